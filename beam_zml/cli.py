@@ -1,0 +1,31 @@
+"""The `zml` command: thin subcommands over the pipelines and the library."""
+
+from __future__ import annotations
+
+import sys
+
+USAGE = """usage: zml COMMAND [options]
+
+commands:
+  build    build the dataset (the same as python -m pipelines.build_dataset)
+
+zml COMMAND --help tells more."""
+
+COMMANDS = {"build": "pipelines.build_dataset"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0 if argv else 2
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        sys.stderr.write(f"zml: error: unknown command {command!r} (choose from {', '.join(COMMANDS)})\n")
+        return 2
+    module = __import__(COMMANDS[command], fromlist=["main"])
+    return module.main(rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

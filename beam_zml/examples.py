@@ -1,0 +1,90 @@
+"""Images as tf.train.Example records, framed as TFRecord and compressed as one gzip member.
+
+A gzip file may hold many members back to back and TensorFlow's GZIP reader reads
+them all, so each file's images are compressed once, where they are made, and a
+shard is just those members concatenated: the sink never recompresses anything.
+"""
+
+from __future__ import annotations
+
+import functools
+import struct
+
+import google_crc32c
+import numpy as np
+from isal import igzip
+
+GZIP_LEVEL = 1  # ISA-L level 1: ~4x zlib-6's speed for ~30% more bytes (../shared/PERF.md)
+
+FEATURES = {
+    "image": ("string", "row-major little-endian pixels, height x width, in the dataset's pixel dtype"),
+    "record_id": ("int64", "Zenodo record id (or the local repository's id)"),
+    "path": ("string", "path inside the repository, without the archive's single top folder"),
+    "segment": ("int64", "0-based index of this image in its file"),
+    "n_segments": ("int64", "images in this file"),
+    "n_lines": ("int64", "real (unpadded) lines in this image"),
+    "extension": ("string", "lower-case extension without the dot, empty if none"),
+    "language": ("string", "detected language or file kind"),
+    "swhid": ("string", "Software Heritage content id of the file"),
+}
+
+
+def feature_spec() -> dict:
+    """The spec for tf.io.parse_single_example, as JSON: every feature is a scalar FixedLenFeature."""
+    return {name: {"kind": "FixedLenFeature", "shape": [], "dtype": dtype, "doc": doc} for name, (dtype, doc) in FEATURES.items()}
+
+
+def encode_file_images(
+    *,
+    record_id: int,
+    path: str,
+    images: np.ndarray,
+    n_lines: np.ndarray,
+    extension: str,
+    language: str,
+    swhid: str,
+) -> bytes:
+    """All images of one file as one gzip member of TFRecord-framed tf.train.Examples."""
+    example_pb2 = _example_pb2()
+    pixels = images.astype(images.dtype.newbyteorder("<"), copy=False)
+    path_bytes, extension_bytes = path.encode("utf-8"), extension.encode("utf-8")
+    language_bytes, swhid_bytes = language.encode("utf-8"), swhid.encode("ascii")
+    framed = []
+    for segment, (image, lines) in enumerate(zip(pixels, n_lines)):
+        example = example_pb2.Example()
+        feature = example.features.feature
+        feature["image"].bytes_list.value.append(image.tobytes())
+        feature["record_id"].int64_list.value.append(record_id)
+        feature["path"].bytes_list.value.append(path_bytes)
+        feature["segment"].int64_list.value.append(segment)
+        feature["n_segments"].int64_list.value.append(len(pixels))
+        feature["n_lines"].int64_list.value.append(int(lines))
+        feature["extension"].bytes_list.value.append(extension_bytes)
+        feature["language"].bytes_list.value.append(language_bytes)
+        feature["swhid"].bytes_list.value.append(swhid_bytes)
+        framed.append(tfrecord_frame(example.SerializeToString()))
+    return igzip.compress(b"".join(framed), GZIP_LEVEL)
+
+
+def tfrecord_frame(data: bytes) -> bytes:
+    """One TFRecord: length, masked CRC32C of the length, data, masked CRC32C of the data."""
+    length = struct.pack("<Q", len(data))
+    return b"".join((length, _masked_crc(length), data, _masked_crc(data)))
+
+
+def empty_gzip() -> bytes:
+    """A valid gzip stream holding nothing: the content of an empty images shard."""
+    return igzip.compress(b"", GZIP_LEVEL)
+
+
+def _masked_crc(data: bytes) -> bytes:
+    crc = google_crc32c.value(data)
+    return struct.pack("<I", (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF)
+
+
+@functools.lru_cache(maxsize=1)
+def _example_pb2():
+    """TensorFlow's Example protos, imported on first use: TensorFlow is slow to import."""
+    from tensorflow.core.example import example_pb2
+
+    return example_pb2

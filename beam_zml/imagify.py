@@ -1,0 +1,147 @@
+"""The image kernel (SPEC §3): one file's bytes to fixed-size grids of code points.
+
+Pure numpy, no Beam, so it can be tested and benchmarked on its own.
+
+Speed matters because every text file of Zenodo goes through here, so there is
+no Python loop over lines or characters. The trick is to never build a line:
+
+* the decoded file is one flat array of code points, followed by ``width``
+  spare cells;
+* a "window" is the ``width`` cells starting at some position. Viewing the
+  array as overlapping void items of ``width`` cells (stride one cell) makes
+  every window a single numpy item, so one fancy index by the line starts
+  copies every row at memcpy speed (truncation to the width is free);
+* the cells of a window past the end of its line hold the next lines; they are
+  cleared with a bitwise AND and set to the pad value with a bitwise OR, using
+  windows over two small ramps (``width`` ones then ``width`` zeros; ``width``
+  zeros then ``width`` pads) indexed by ``width - line length``.
+
+The padding is thus written once, by the OR, straight into the output, and the
+padding rows of the last block come out of the same three gathers.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+# The pixel dtypes of `--pixel-dtype`, each with the largest code point it keeps
+# as is (None: all of them).
+_LARGEST = {"uint8": 0xFF, "uint16": 0xFFFF, "int32": None}
+
+
+def imagify(
+    data: bytes,
+    *,
+    height: int = 80,
+    width: int = 80,
+    pad: int = 32,
+    dtype: str = "uint16",
+    replacement: int = 26,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cut one file's bytes into images of ``height`` lines by ``width`` code points.
+
+    Returns ``(images, n_lines)``: ``images`` has shape ``(n, height, width)`` and
+    dtype ``dtype``; ``n_lines[i]`` (1 to ``height``) counts the real lines of
+    image ``i``, the rest being rows of ``pad``. SPEC §3 step by step: UTF-8 with
+    invalid bytes as U+FFFD; ``\\r`` deleted, ``\\t`` as four spaces; lines split on
+    ``\\n``, a trailing ``\\n`` not starting a line (so a file that is empty after
+    deleting ``\\r`` has no lines and no images); each row is the first ``width``
+    code points of its line, right-padded with ``pad``.
+
+    ``dtype`` is ``"uint16"`` (code points above U+FFFF become U+FFFD),
+    ``"int32"`` (lossless) or ``"uint8"`` (code points above 255 become
+    ``replacement``).
+    """
+    if dtype not in _LARGEST:
+        raise ValueError(f"unknown pixel dtype {dtype!r}: use one of {', '.join(_LARGEST)}")
+    if height <= 0 or width <= 0:
+        raise ValueError(f"height and width must be positive, got {height} and {width}")
+    info = np.iinfo(dtype)
+    if not info.min <= pad <= info.max:
+        raise ValueError(f"pad {pad} does not fit in {dtype}")
+    largest = _LARGEST[dtype]
+    if dtype == "uint8" and not 0 <= replacement <= 0xFF:
+        raise ValueError(f"replacement {replacement} does not fit in uint8")
+
+    if data.isascii():
+        # ASCII is its own code points: skip decoding, one byte a character.
+        points = np.frombuffer(data.replace(b"\r", b"").replace(b"\t", b"    "), np.uint8)
+    else:
+        # Decode before deleting "\r": an invalid sequence cut by "\r" must stay invalid.
+        text = data.decode("utf-8", "replace").replace("\r", "").replace("\t", "    ")
+        points = np.frombuffer(text.encode("utf-32-le"), np.uint32)
+
+    size = len(points)
+    ends = np.flatnonzero(points == 10)
+    if size and points[-1] != 10:
+        ends = np.append(ends, size)
+    lines = len(ends)
+    n_images = -(-lines // height)
+    # Per output row: where its line starts and how many of its cells are real.
+    # The padding rows of the last block start anywhere (0) with no real cells.
+    starts = np.zeros(n_images * height, np.intp)
+    starts[1:lines] = ends[:-1] + 1
+    kept = np.zeros(n_images * height, np.intp)
+    np.minimum(ends - starts[:lines], width, out=kept[:lines])
+
+    cells = np.empty(size + width, dtype)  # the spare cells keep the last windows in bounds
+    cells[:size] = points
+    if largest is not None and points.dtype == np.uint32:
+        cells[:size][points > largest] = replacement if dtype == "uint8" else 0xFFFD
+
+    keep, fill = _ramps(width, pad, dtype)
+    rows = _windows(cells, width)[starts].view(dtype)
+    rows &= keep[width - kept].view(dtype)
+    rows |= fill[width - kept].view(dtype)
+
+    n_lines = np.full(n_images, height, np.int64)
+    if n_images:
+        n_lines[-1] = lines - (n_images - 1) * height
+    return rows.reshape(n_images, height, width), n_lines
+
+
+def to_text(image: np.ndarray, n_lines: int, *, pad: int = 32) -> list[str]:
+    """The lines of one image, for checking and inspecting images: the inverse of its rows.
+
+    Takes the first ``n_lines`` rows and strips the trailing ``pad`` values of
+    each, so it gives back each line truncated to the width (with any code point
+    the dtype could not hold replaced). Trailing characters equal to the pad
+    value cannot be told from padding: with the default pad of 32, trailing
+    spaces on a line are lost.
+    """
+    rows = np.asarray(image)
+    if rows.ndim != 2 or not 0 <= n_lines <= rows.shape[0]:
+        raise ValueError(f"need a 2-d image with at least n_lines={n_lines} rows, got shape {rows.shape}")
+    real = rows[:n_lines] != pad
+    # A row's length: one past its last real cell, found from the right.
+    lengths = np.where(real.any(axis=1), rows.shape[1] - real[:, ::-1].argmax(axis=1), 0)
+    return ["".join(map(chr, row[:length])) for row, length in zip(rows[:n_lines].tolist(), lengths.tolist())]
+
+
+@functools.lru_cache(maxsize=64)
+def _ramps(width: int, pad: int, dtype: str) -> tuple[np.ndarray, np.ndarray]:
+    """The windows over ``width`` all-ones then ``width`` zeros, and over ``width`` zeros then ``width`` pads.
+
+    Window ``width - k`` of each is the AND mask and the OR fill of a row with
+    ``k`` real cells. Cached: building the views costs more than small files do.
+    """
+    keep = np.zeros(2 * width, dtype)
+    keep[:width] = ~np.dtype(dtype).type(0)  # every bit set
+    fill = np.zeros(2 * width, dtype)
+    fill[width:] = pad
+    keep.flags.writeable = fill.flags.writeable = False
+    return _windows(keep, width), _windows(fill, width)
+
+
+def _windows(cells: np.ndarray, width: int) -> np.ndarray:
+    """Every run of ``width`` consecutive cells, as one void item each (a view, no copy).
+
+    One void item per window turns "copy these rows" into a 1-d fancy index,
+    which numpy does as a fixed-size memcpy per row.
+    """
+    step = cells.itemsize
+    return np.ndarray(
+        (len(cells) - width + 1,), dtype=f"V{width * step}", buffer=cells, strides=(step,)
+    )

@@ -1,0 +1,79 @@
+"""One file of a repository in, its files/ row and its compressed images out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from beam_zml import fileinfo
+from beam_zml.examples import encode_file_images
+from beam_zml.imagify import imagify
+
+
+@dataclass(frozen=True)
+class ImageSettings:
+    """Every option that changes the images (SPEC §3); all go into dataset.json."""
+
+    height: int = 80
+    width: int = 80
+    pad: int = 32
+    pixel_dtype: str = "uint16"
+    replacement: int = 26
+    include_binary: bool = False
+
+
+def image_file(record_id: int, member, settings: ImageSettings) -> tuple[dict, bytes | None]:
+    """The files/ row of one repository member and, if it was imaged, its gzip member of Examples.
+
+    `member` is a `beam_zml.repository.Member`. Skip reasons, in order: the one the
+    archive reader gave (symlink, unsafe_path, ...), vcs_dir, too_large, binary, empty.
+    """
+    binary = fileinfo.is_binary(member.data) if member.data is not None else None
+    row = {
+        "record_id": record_id,
+        "path": member.path,
+        "size": member.size,
+        "extension": fileinfo.extension(member.path),
+        "language": fileinfo.language(member.path, member.data, binary=bool(binary)),
+        "swhid": member.swhid,
+        "is_binary": binary,
+        "n_lines": 0,
+        "n_segments": 0,
+        "status": "skipped",
+        "reason": _skip_reason(member, binary, settings),
+    }
+    if row["reason"] is not None:
+        return row, None
+    images, n_lines = imagify(
+        member.data,
+        height=settings.height,
+        width=settings.width,
+        pad=settings.pad,
+        dtype=settings.pixel_dtype,
+        replacement=settings.replacement,
+    )
+    if len(images) == 0:
+        row["reason"] = "empty"
+        return row, None
+    row.update(status="imaged", reason=None, n_lines=int(n_lines.sum()), n_segments=len(images))
+    blob = encode_file_images(
+        record_id=record_id,
+        path=member.path,
+        images=images,
+        n_lines=n_lines,
+        extension=row["extension"],
+        language=row["language"],
+        swhid=member.swhid or "",
+    )
+    return row, blob
+
+
+def _skip_reason(member, binary: bool | None, settings: ImageSettings) -> str | None:
+    if member.skip_reason is not None:
+        return member.skip_reason
+    if fileinfo.in_vcs_dir(member.path):
+        return "vcs_dir"
+    if member.data is None:
+        return "too_large"
+    if binary and not settings.include_binary:
+        return "binary"
+    return None

@@ -1,0 +1,135 @@
+"""Command-line options: ours, parsed with argparse, and Beam's, passed through untouched but checked."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import NoReturn
+
+from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
+
+from beam_zml.imaging import ImageSettings
+from beam_zml.repository import Limits
+
+PIXEL_DTYPES = {"uint16": 0xFFFF, "int32": 0x10FFFF, "uint8": 0xFF}
+
+
+class OneLineErrors:
+    """Bad input gets one line naming the problem and exit status 2, never usage text or a traceback."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+class ArgumentParser(OneLineErrors, argparse.ArgumentParser):
+    pass
+
+
+class _BeamOptionsParser(OneLineErrors, _BeamArgumentParser):
+    pass
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be zero or more, got {text}")
+    return value
+
+
+def add_image_options(parser: argparse.ArgumentParser) -> None:
+    defaults = ImageSettings()
+    group = parser.add_argument_group("images (SPEC §3)")
+    group.add_argument("--height", type=positive_int, default=defaults.height, help="lines per image (default: %(default)s)")
+    group.add_argument("--width", type=positive_int, default=defaults.width, help="characters per line (default: %(default)s)")
+    group.add_argument("--pad", type=non_negative_int, default=defaults.pad, help="pad value (default: %(default)s, a space)")
+    group.add_argument("--pixel-dtype", choices=sorted(PIXEL_DTYPES), default=defaults.pixel_dtype, help="(default: %(default)s)")
+    group.add_argument(
+        "--replacement",
+        type=non_negative_int,
+        default=defaults.replacement,
+        help="uint8 only: value for code points above 255 (default: %(default)s)",
+    )
+    group.add_argument("--include-binary", action="store_true", help="image binary files too, as zenodo-ml did")
+
+
+def add_limit_options(parser: argparse.ArgumentParser) -> None:
+    defaults = Limits()
+    group = parser.add_argument_group("limits")
+    group.add_argument(
+        "--max-file-bytes", type=positive_int, default=defaults.max_file_bytes, help="largest file imaged (default: %(default)s)"
+    )
+    group.add_argument(
+        "--max-member-bytes",
+        type=positive_int,
+        default=defaults.max_member_bytes,
+        help="bytes read from one archive member before it is cut off as a failure (default: %(default)s)",
+    )
+    group.add_argument(
+        "--max-record-bytes",
+        type=positive_int,
+        default=defaults.max_record_bytes,
+        help="bytes read from one repository before the record fails (default: %(default)s)",
+    )
+    group.add_argument(
+        "--max-members", type=positive_int, default=defaults.max_members, help="files in one repository (default: %(default)s)"
+    )
+
+
+def image_settings(args: argparse.Namespace, parser: argparse.ArgumentParser) -> ImageSettings:
+    largest = PIXEL_DTYPES[args.pixel_dtype]
+    for name in ("pad", "replacement"):
+        if getattr(args, name) > largest:
+            parser.error(f"--{name} {getattr(args, name)} does not fit --pixel-dtype {args.pixel_dtype} (at most {largest})")
+    return ImageSettings(
+        height=args.height,
+        width=args.width,
+        pad=args.pad,
+        pixel_dtype=args.pixel_dtype,
+        replacement=args.replacement,
+        include_binary=args.include_binary,
+    )
+
+
+def limits(args: argparse.Namespace) -> Limits:
+    return Limits(
+        max_file_bytes=args.max_file_bytes,
+        max_member_bytes=args.max_member_bytes,
+        max_record_bytes=args.max_record_bytes,
+        max_members=args.max_members,
+    )
+
+
+def beam_options(flags: list[str], prog: str) -> PipelineOptions:
+    """Beam's options from the flags we did not parse, refusing any that no Beam option class knows."""
+    parser = _BeamOptionsParser(prog=prog, allow_abbrev=False)
+    _import_optional_runner_options()
+    seen = {}
+    for cls in PipelineOptions.__subclasses__():  # the registry PipelineOptions.get_all_options parses with
+        seen.setdefault(str(cls), cls)
+    for cls in seen.values():
+        cls._add_argparse_args(parser)
+    _, unknown = parser.parse_known_args(flags)
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    return PipelineOptions(flags)
+
+
+def _import_optional_runner_options() -> None:
+    """Register the option classes of runners whose extras may be installed (Dask)."""
+    try:
+        import apache_beam.runners.dask.dask_runner  # noqa: F401
+    except ImportError:
+        pass
+
+
+def fail(prog: str, message: str) -> NoReturn:
+    """The one-line error for bad input found after parsing (a missing path, an existing dataset)."""
+    sys.stderr.write(f"{prog}: error: {message}\n")
+    raise SystemExit(2)

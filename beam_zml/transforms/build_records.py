@@ -1,0 +1,28 @@
+"""BuildRecordRows: each record's outcome and file rows joined into its records/ row."""
+
+from __future__ import annotations
+
+import apache_beam as beam
+
+from beam_zml.records import record_row
+
+
+def _to_record_row(element) -> dict:
+    record_id, grouped = element
+    (source, status, error), = grouped["outcome"]  # exactly one outcome per record, by construction
+    return record_row(source, status=status, error=error, file_rows=grouped["files"])
+
+
+class BuildRecordRows(beam.PTransform):
+    """outcomes (record_id, (source, status, error)) + file rows (record_id, row) -> records/ rows."""
+
+    def __init__(self, file_rows):
+        super().__init__()
+        self._file_rows = file_rows
+
+    def expand(self, outcomes):
+        return (
+            {"outcome": outcomes, "files": self._file_rows}
+            | "JoinFilesToRecords" >> beam.CoGroupByKey()
+            | "MakeRecordRow" >> beam.Map(_to_record_row)
+        )

@@ -1,0 +1,143 @@
+"""WriteManifest: OUT/dataset.json, written last, once every shard is in place."""
+
+from __future__ import annotations
+
+import collections
+import json
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+
+import beam_zml
+from beam_zml.examples import feature_spec
+from beam_zml.schemas import SCHEMA_VERSIONS
+from beam_zml.transforms.write_shards import TEMP_SUFFIX, write_atomically
+
+SINK_DIRS = ("images", "records", "files", "errors")
+
+
+class SumCounts(beam.CombineFn):
+    """Adds up flat {name: count} dicts."""
+
+    def create_accumulator(self):
+        return collections.Counter()
+
+    def add_input(self, accumulator, counts):
+        accumulator.update(counts)
+        return accumulator
+
+    def merge_accumulators(self, accumulators):
+        total = collections.Counter()
+        for accumulator in accumulators:
+            total.update(accumulator)
+        return total
+
+    def extract_output(self, accumulator):
+        return dict(accumulator)
+
+
+def file_counts(row: dict) -> dict:
+    counts = {"files_seen": 1, "bytes_seen": row["size"]}
+    if row["status"] == "imaged":
+        counts.update(files_imaged=1, bytes_imaged=row["size"], images=row["n_segments"])
+    else:
+        counts[f"files_skipped:{row['reason']}"] = 1
+    return counts
+
+
+def record_counts(row: dict) -> dict:
+    return {"records": 1, f"records_{row['status']}": 1}
+
+
+def shape_counts(flat: dict) -> dict:
+    """The counts section of dataset.json from the flat sums."""
+    return {
+        "records": {
+            "total": flat.get("records", 0),
+            "ok": flat.get("records_ok", 0),
+            "failed": flat.get("records_failed", 0),
+        },
+        "files": {
+            "seen": flat.get("files_seen", 0),
+            "imaged": flat.get("files_imaged", 0),
+            "skipped": {
+                name.split(":", 1)[1]: count for name, count in sorted(flat.items()) if name.startswith("files_skipped:")
+            },
+        },
+        "images": flat.get("images", 0),
+        "bytes": {"seen": flat.get("bytes_seen", 0), "imaged": flat.get("bytes_imaged", 0)},
+        "errors": flat.get("errors", 0),
+    }
+
+
+def manifest(*, options: dict, counts: dict, shards: list[str], runner: str, output: str) -> dict:
+    """The content of dataset.json."""
+    relative = sorted(path[len(output) :].lstrip("/") for path in shards)
+    return {
+        "format_version": beam_zml.FORMAT_VERSION,
+        "tool": "beam_zml",
+        "tool_version": beam_zml.__version__,
+        "runner": runner,
+        "options": options,
+        "image": {
+            "dtype": options["pixel_dtype"],
+            "shape": [options["height"], options["width"]],
+            "byte_order": "little",
+            "pad": options["pad"],
+        },
+        "features": feature_spec(),
+        "schemas": {"records": SCHEMA_VERSIONS["record"], "files": SCHEMA_VERSIONS["file"]},
+        "counts": counts,
+        "shards": {kind: [path for path in relative if path.split("/", 1)[0] == kind] for kind in SINK_DIRS},
+    }
+
+
+def remove_temporary_files(output: str) -> list[str]:
+    """Delete what a killed attempt left behind: hidden *.tmp files in the sink folders."""
+    patterns = [FileSystems.join(output, kind, f".*{TEMP_SUFFIX}") for kind in SINK_DIRS]
+    leftovers = [meta.path for result in FileSystems.match(patterns) for meta in result.metadata_list]
+    if leftovers:
+        FileSystems.delete(leftovers)
+    return leftovers
+
+
+class _WriteManifestFn(beam.DoFn):
+    def __init__(self, output: str, options: dict, runner: str):
+        self._output = output
+        self._options = options
+        self._runner = runner
+
+    def process(self, flat_counts: dict, shards: list[str]):
+        remove_temporary_files(self._output)
+        content = manifest(
+            options=self._options, counts=shape_counts(flat_counts), shards=shards, runner=self._runner, output=self._output
+        )
+        path = FileSystems.join(self._output, "dataset.json")
+        text = json.dumps(content, indent=2, sort_keys=True).encode("utf-8")
+        write_atomically(path, lambda handle: handle.write(text), mime_type="application/json")
+        yield path
+
+
+class WriteManifest(beam.PTransform):
+    """{"files", "records", "errors"} rows -> their counts -> dataset.json, once every path in `shards` exists."""
+
+    def __init__(self, output: str, options: dict, runner: str, *, shards):
+        super().__init__()
+        self._output = output
+        self._options = options
+        self._runner = runner
+        self._shards = shards
+
+    def expand(self, rows):
+        counts = (
+            (
+                rows["files"] | "CountFiles" >> beam.Map(file_counts),
+                rows["records"] | "CountRecords" >> beam.Map(record_counts),
+                rows["errors"] | "CountErrors" >> beam.Map(lambda _: {"errors": 1}),
+            )
+            | "AllCounts" >> beam.Flatten()
+            | "SumCounts" >> beam.CombineGlobally(SumCounts())
+        )
+        return counts | "WriteDatasetJson" >> beam.ParDo(
+            _WriteManifestFn(self._output, self._options, self._runner), shards=beam.pvalue.AsList(self._shards)
+        )

@@ -1,0 +1,206 @@
+"""Sinks that are correct on every runner: deterministic shards, whole-shard writes, rename when complete.
+
+Runners may run a bundle twice (Flink, Spark and Dask all do on retry), and Beam's own
+file sinks were seen to drop or duplicate output under some of them. So each shard is
+a key of one GroupByKey: the shard index is a stable hash of the element's key, the
+shard count follows from the data, every shard index exists even if empty, and each
+shard is written whole to a hidden temporary name and renamed to its final name. A
+retry writes the same multiset of elements to the same name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from typing import Callable, Iterable
+
+import apache_beam as beam
+import fastavro
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+from beam_zml.examples import empty_gzip
+from beam_zml.schemas import load_schema
+
+TEMP_SUFFIX = ".tmp"
+
+
+def shard_index(key: str, n_shards: int) -> int:
+    """A shard for `key` that is the same on every worker, run and Python version."""
+    return int.from_bytes(hashlib.md5(key.encode("utf-8")).digest()[:8], "big") % n_shards
+
+
+def shard_name(directory: str, prefix: str, index: int, n_shards: int, suffix: str) -> str:
+    return FileSystems.join(directory, f"{prefix}-{index:05d}-of-{n_shards:05d}{suffix}")
+
+
+def temp_name(final: str) -> str:
+    """A hidden name beside `final`, unique per attempt, that no reader's glob picks up."""
+    directory, name = final.rsplit("/", 1)
+    return f"{directory}/.{name}.{uuid.uuid4().hex}{TEMP_SUFFIX}"
+
+
+def write_atomically(final: str, write: Callable, mime_type: str = "application/octet-stream") -> None:
+    """Write through `write(fileobj)` to a temporary name, then rename it to `final`."""
+    temp = temp_name(final)
+    with FileSystems.create(temp, mime_type=mime_type, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+        write(handle)
+    if FileSystems.exists(final):
+        FileSystems.delete([final])
+    FileSystems.rename([temp], [final])
+
+
+class _WriteShards(beam.PTransform):
+    """(key, weight, payload) -> one final shard path per shard, each written by `write_payloads`."""
+
+    def __init__(self, directory: str, prefix: str, suffix: str, per_shard: int, write_payloads: Callable):
+        super().__init__()
+        self._directory = directory
+        self._prefix = prefix
+        self._suffix = suffix
+        self._per_shard = per_shard
+        self._write_payloads = write_payloads
+
+    def expand(self, elements):
+        per_shard = self._per_shard
+        n_shards = (
+            elements
+            | "Weigh" >> beam.Map(lambda element: element[1])
+            | "Total" >> beam.CombineGlobally(sum)
+            | "CountShards" >> beam.Map(lambda total: max(1, -(-total // per_shard)))
+        )
+        n = beam.pvalue.AsSingleton(n_shards)
+        keyed = elements | "AssignShard" >> beam.Map(
+            lambda element, n: (shard_index(element[0], n), (True, element[2])), n=n
+        )
+        every_shard = n_shards | "EveryShard" >> beam.FlatMap(lambda count: [(i, (False, None)) for i in range(count)])
+        return (
+            (keyed, every_shard)
+            | "Merge" >> beam.Flatten()
+            | "GroupByShard" >> beam.GroupByKey()
+            | "WriteShard" >> beam.Map(self._write_shard, n=n)
+        )
+
+    def _write_shard(self, element, n: int) -> str:
+        index, tagged = element
+        final = shard_name(self._directory, self._prefix, index, n, self._suffix)
+        payloads = (payload for present, payload in tagged if present)
+        write_atomically(final, lambda handle: self._write_payloads(handle, payloads))
+        return final
+
+
+def _write_images(handle, blobs: Iterable[bytes]) -> None:
+    wrote = False
+    for blob in blobs:
+        handle.write(blob)
+        wrote = True
+    if not wrote:
+        handle.write(empty_gzip())  # still a valid (empty) gzip file
+
+
+class WriteImages(beam.PTransform):
+    """(key, gzip member of Examples, n_images) -> OUT/images/images-SSSSS-of-NNNNN.tfrecord.gz."""
+
+    def __init__(self, output: str, images_per_shard: int = 50_000):
+        super().__init__()
+        self._output = output
+        self._per_shard = images_per_shard
+
+    def expand(self, images):
+        return (
+            images
+            | "Weigh" >> beam.Map(lambda image: (image[0], image[2], image[1]))
+            | "Write" >> _WriteShards(
+                FileSystems.join(self._output, "images"), "images", ".tfrecord.gz", self._per_shard, _write_images
+            )
+        )
+
+
+class _AvroWriter:
+    """Writes rows with the packaged schema; a class so that it pickles by name."""
+
+    def __init__(self, schema_name: str):
+        self._schema_name = schema_name
+
+    def __call__(self, handle, rows: Iterable[dict]) -> None:
+        fastavro.writer(handle, load_schema(self._schema_name), rows, codec="deflate")
+
+
+class WriteAvro(beam.PTransform):
+    """Rows -> OUT/<name>/<name>-SSSSS-of-NNNNN.avro with the packaged schema `schema_name`."""
+
+    def __init__(self, output: str, name: str, schema_name: str, key: Callable[[dict], str], rows_per_shard: int):
+        super().__init__()
+        self._output = output
+        self._name = name
+        self._schema_name = schema_name
+        self._key = key
+        self._per_shard = rows_per_shard
+
+    def expand(self, rows):
+        key = self._key
+        return (
+            rows
+            | "Key" >> beam.Map(lambda row: (key(row), 1, row))
+            | "Write" >> _WriteShards(
+                FileSystems.join(self._output, self._name),
+                self._name,
+                ".avro",
+                self._per_shard,
+                _AvroWriter(self._schema_name),
+            )
+        )
+
+
+def _write_json_lines(handle, rows: Iterable[dict]) -> None:
+    for row in rows:
+        handle.write(json.dumps(row, sort_keys=True).encode("utf-8") + b"\n")
+
+
+class WriteJsonLines(beam.PTransform):
+    """Rows -> OUT/<name>/<name>-SSSSS-of-NNNNN.jsonl, one JSON object a line."""
+
+    def __init__(self, output: str, name: str, rows_per_shard: int = 1_000_000):
+        super().__init__()
+        self._output = output
+        self._name = name
+        self._per_shard = rows_per_shard
+
+    def expand(self, rows):
+        return (
+            rows
+            | "Key" >> beam.Map(lambda row: (json.dumps(row, sort_keys=True), 1, row))
+            | "Write" >> _WriteShards(
+                FileSystems.join(self._output, self._name), self._name, ".jsonl", self._per_shard, _write_json_lines
+            )
+        )
+
+
+def _record_key(row: dict) -> str:
+    return str(row["record_id"])
+
+
+def _file_key(row: dict) -> str:
+    return f"{row['record_id']}/{row['path']}"
+
+
+class WriteRecords(WriteAvro):
+    """records/ rows -> OUT/records/records-SSSSS-of-NNNNN.avro."""
+
+    def __init__(self, output: str, rows_per_shard: int = 10_000):
+        super().__init__(output, "records", "record", _record_key, rows_per_shard)
+
+
+class WriteFiles(WriteAvro):
+    """files/ rows -> OUT/files/files-SSSSS-of-NNNNN.avro."""
+
+    def __init__(self, output: str, rows_per_shard: int = 1_000_000):
+        super().__init__(output, "files", "file", _file_key, rows_per_shard)
+
+
+class WriteErrors(WriteJsonLines):
+    """error rows -> OUT/errors/errors-SSSSS-of-NNNNN.jsonl."""
+
+    def __init__(self, output: str, rows_per_shard: int = 1_000_000):
+        super().__init__(output, "errors", rows_per_shard)

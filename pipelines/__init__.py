@@ -1,0 +1,1 @@
+"""Runnable Beam pipelines, each a module with a run(argv) entry point."""

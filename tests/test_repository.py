@@ -1,0 +1,504 @@
+"""read_repository: directories and archives read member by member, safely (SPEC §6)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import pickle
+import shutil
+import stat
+import subprocess
+import tarfile
+import tempfile
+import time
+import zipfile
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from beam_zml.repository import Limits, Member, RepositoryError, read_repository
+
+EMPTY_BLOB = "swh:1:cnt:e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"
+FILES = {
+    "README.md": b"# demo\n\nA tiny repository.\n",
+    "setup.py": b"from setuptools import setup\nsetup(name='demo')\n",
+    "src/demo/__init__.py": b"",
+    "src/demo/core.py": b"def add(a, b):\n\treturn a + b\n",
+    "tests/test_core.py": b"from demo.core import add\n\ndef test_add():\n    assert add(1, 2) == 3\n",
+}
+TOP = "owner-demo-1a2b3c4"
+TAR_MODES = {".tar": "w", ".tar.gz": "w:gz", ".tgz": "w:gz", ".tar.bz2": "w:bz2", ".tar.xz": "w:xz"}
+
+
+def blob_swhid(data: bytes) -> str:
+    """What `git hash-object` gives, as a SWHID."""
+    return "swh:1:cnt:" + hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def by_path(members: list[Member]) -> dict[str, Member]:
+    return {m.path: m for m in members}
+
+
+def write_zip(path, entries, compression=zipfile.ZIP_DEFLATED):
+    """`entries`: (name or ZipInfo, bytes) in archive order."""
+    with zipfile.ZipFile(path, "w", compression) as archive:
+        for name, data in entries:
+            archive.writestr(name, data)
+    return str(path)
+
+
+def tar_entry(name, data=b"", type=tarfile.REGTYPE, linkname=""):
+    info = tarfile.TarInfo(name)
+    info.type = type
+    info.linkname = linkname
+    info.size = len(data) if type == tarfile.REGTYPE else 0
+    return info, data
+
+
+def write_tar(path, entries, mode="w:gz"):
+    """`entries`: (TarInfo, bytes) in archive order."""
+    with tarfile.open(path, mode) as archive:
+        for info, data in entries:
+            archive.addfile(info, io.BytesIO(data) if info.isreg() else None)
+    return str(path)
+
+
+def write_files(root, files):
+    for name, data in files.items():
+        target = root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    return root
+
+
+def write_archive(path, files, top=TOP):
+    """`files` as a zip or tar (by the suffix of `path`), each under the folder `top`."""
+    entries = {f"{top}/{name}" if top else name: data for name, data in files.items()}
+    if str(path).endswith(".zip"):
+        return write_zip(path, entries.items())
+    mode = next(mode for suffix, mode in TAR_MODES.items() if str(path).endswith(suffix))
+    return write_tar(path, [tar_entry(name, data) for name, data in entries.items()], mode)
+
+
+def assert_round_trip(members, files):
+    assert [m.path for m in members] == sorted(files)
+    for member in members:
+        data = files[member.path]
+        assert member == Member(member.path, len(data), data, blob_swhid(data), None, None)
+
+
+# Directories
+
+
+def test_directory_walk_lists_nested_files_with_content_and_swhid(tmp_path):
+    repo = write_files(tmp_path / "repo", {**FILES, ".git/config": b"[core]\n"})
+    (repo / "empty_dir").mkdir()
+
+    members = read_repository(str(repo))
+
+    assert_round_trip(members, {**FILES, ".git/config": b"[core]\n"})
+
+
+def test_directory_location_is_never_stripped(tmp_path):
+    write_files(tmp_path / "repo", {"only/a.py": b"x = 1\n"})
+
+    assert [m.path for m in read_repository(str(tmp_path / "repo"))] == ["only/a.py"]
+
+
+def test_directory_symlinks_are_listed_not_followed(tmp_path):
+    outside = write_files(tmp_path / "outside", {"secret.txt": b"secret\n", "sub/deep.txt": b"deep\n"})
+    repo = write_files(tmp_path / "repo", {"a.py": b"a = 1\n"})
+    (repo / "link.txt").symlink_to(outside / "secret.txt")
+    (repo / "linked_dir").symlink_to(outside, target_is_directory=True)
+    (repo / "dangling").symlink_to(tmp_path / "nowhere")
+
+    members = by_path(read_repository(str(repo)))
+
+    assert sorted(members) == ["a.py", "dangling", "link.txt", "linked_dir"]
+    for name in ("link.txt", "linked_dir", "dangling"):
+        assert members[name] == Member(name, 0, None, None, "symlink")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_directory_fifo_is_special_and_never_opened(tmp_path):
+    repo = write_files(tmp_path / "repo", {"a.py": b"a = 1\n"})
+    os.mkfifo(repo / "pipe")  # opening it for reading would block forever
+
+    members = by_path(read_repository(str(repo)))
+
+    assert members["pipe"].skip_reason == "special"
+    assert members["a.py"].data == b"a = 1\n"
+
+
+# Archive formats and content
+
+
+@pytest.mark.parametrize("suffix", [".zip", *TAR_MODES])
+def test_every_archive_format_round_trips_content_and_swhid(tmp_path, suffix):
+    archive = write_archive(tmp_path / f"repo{suffix}", FILES)
+
+    assert_round_trip(read_repository(archive), FILES)
+
+
+@pytest.mark.parametrize("suffix", [".zip", ".tar.gz"])
+def test_format_is_detected_by_content_not_name(tmp_path, suffix):
+    archive = write_archive(tmp_path / f"repo{suffix}", FILES)
+    renamed = str(shutil.copy(archive, tmp_path / "download.bin"))
+
+    assert_round_trip(read_repository(renamed), FILES)
+
+
+def test_empty_file_has_the_known_empty_blob_swhid(tmp_path):
+    archive = write_archive(tmp_path / "repo.zip", {"a/empty.txt": b"", "b.txt": b"b"}, top=None)
+
+    members = by_path(read_repository(archive))
+
+    assert members["a/empty.txt"].swhid == EMPTY_BLOB
+    assert members["a/empty.txt"].data == b""
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_swhid_matches_git_hash_object(tmp_path):
+    data = "héllo\r\nwörld\n".encode() + bytes(range(256))
+    repo = write_files(tmp_path / "repo", {"f.bin": data})
+    git = subprocess.run(["git", "hash-object", str(repo / "f.bin")], capture_output=True, text=True, check=True)
+
+    assert read_repository(str(repo))[0].swhid == "swh:1:cnt:" + git.stdout.strip()
+
+
+def test_old_tar_without_ustar_magic_is_still_read(tmp_path):
+    raw = bytearray(open(write_archive(tmp_path / "new.tar", {"a.py": b"a = 1\n"}, top=None), "rb").read())
+    raw[257:265] = bytes(8)  # no magic, as in pre-POSIX tars; then fix the header checksum
+    raw[148:156] = b" " * 8
+    raw[148:156] = b"%06o\0 " % sum(raw[:512])
+    (tmp_path / "old.tar").write_bytes(bytes(raw))
+
+    assert_round_trip(read_repository(str(tmp_path / "old.tar")), {"a.py": b"a = 1\n"})
+
+
+@given(
+    files=st.dictionaries(
+        st.text("abcxyz_.-", min_size=1, max_size=8).filter(lambda name: name.strip(".")),
+        st.binary(max_size=300),
+        min_size=1,
+        max_size=5,
+    ),
+    suffix=st.sampled_from([".zip", ".tar", ".tar.gz"]),
+)
+@settings(max_examples=30, deadline=None)
+def test_any_content_round_trips(files, suffix):
+    files = {f"src/{name}": data for name, data in files.items()}
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = write_archive(os.path.join(tmp, "repo" + suffix), files)
+
+        assert_round_trip(read_repository(archive), files)
+
+
+# Single top folder
+
+
+@pytest.mark.parametrize("suffix", [".zip", ".tar.gz"])
+def test_two_top_entries_are_not_stripped(tmp_path, suffix):
+    files = {"one/a.py": b"a\n", "two/b.py": b"b\n"}
+
+    assert_round_trip(read_repository(write_archive(tmp_path / f"r{suffix}", files, top=None)), files)
+
+
+@pytest.mark.parametrize("suffix", [".zip", ".tar.gz"])
+def test_single_top_level_file_is_not_stripped(tmp_path, suffix):
+    files = {"README": b"hello\n"}
+
+    assert_round_trip(read_repository(write_archive(tmp_path / f"r{suffix}", files, top=None)), files)
+
+
+def test_a_top_level_directory_entry_prevents_stripping(tmp_path):
+    archive = write_zip(tmp_path / "r.zip", [("top/a.py", b"a\n"), ("docs/", b"")])
+
+    assert [m.path for m in read_repository(archive)] == ["top/a.py"]
+
+
+def test_top_folder_with_directory_entries_is_stripped(tmp_path):
+    archive = write_tar(
+        tmp_path / "r.tar",
+        [tar_entry(TOP, type=tarfile.DIRTYPE), tar_entry(f"{TOP}/src", type=tarfile.DIRTYPE),
+         tar_entry(f"{TOP}/src/a.py", b"a\n"), tar_entry(f"{TOP}/link", type=tarfile.SYMTYPE, linkname="src")],
+        "w",
+    )
+
+    assert [(m.path, m.skip_reason) for m in read_repository(archive)] == [("link", "symlink"), ("src/a.py", None)]
+
+
+def test_dot_slash_names_are_normalised(tmp_path):
+    archive = write_tar(
+        tmp_path / "r.tgz",
+        [tar_entry(".", type=tarfile.DIRTYPE), tar_entry("./a.py", b"a\n"), tar_entry("./lib//b.py", b"b\n")],
+    )
+
+    assert_round_trip(read_repository(archive), {"a.py": b"a\n", "lib/b.py": b"b\n"})
+
+
+@pytest.mark.parametrize("suffix", [".zip", ".tar"])
+def test_duplicate_paths_keep_the_last(tmp_path, suffix):
+    entries = [("x/a.txt", b"first"), ("x/b.txt", b"b"), ("x/a.txt", b"second")]
+    if suffix == ".zip":
+        with pytest.warns(UserWarning, match="Duplicate name"):
+            archive = write_zip(tmp_path / "r.zip", entries)
+    else:
+        archive = write_tar(tmp_path / "r.tar", [tar_entry(name, data) for name, data in entries], "w")
+
+    assert_round_trip(read_repository(archive), {"a.txt": b"second", "b.txt": b"b"})
+
+
+# Hostile names and member kinds
+
+
+TRAVERSALS = ["../evil", "/abs/x", "a/../../b", "ok/../../../../tmp/evil2"]
+
+
+@pytest.mark.parametrize("suffix", [".zip", ".tar.gz"])
+def test_traversal_names_are_unsafe_and_nothing_is_written(tmp_path, suffix):
+    repo_dir = tmp_path / "work"
+    repo_dir.mkdir()
+    entries = [(name, b"pwned\n") for name in TRAVERSALS] + [("good.py", b"ok\n")]
+    if suffix == ".zip":
+        archive = write_zip(repo_dir / "r.zip", entries)
+    else:
+        archive = write_tar(repo_dir / "r.tar.gz", [tar_entry(name, data) for name, data in entries])
+    before = sorted(p for p in tmp_path.rglob("*"))
+
+    members = by_path(read_repository(archive))
+
+    assert sorted(p for p in tmp_path.rglob("*")) == before
+    assert not os.path.exists("/abs/x")
+    assert members["good.py"].data == b"ok\n"
+    unsafe = {path: m for path, m in members.items() if m.skip_reason == "unsafe_path"}
+    assert len(unsafe) == len(TRAVERSALS)
+    assert all(m.data is None and m.swhid is None for m in unsafe.values())
+    assert "../evil" in unsafe
+
+
+def test_nul_in_name_is_unsafe(tmp_path):
+    info, data = tar_entry("ab.txt", b"x")
+    info.pax_headers = {"path": "a\0b.txt"}  # zip and plain tar headers cut names at NUL; PAX does not
+    archive = tmp_path / "r.tar"
+    with tarfile.open(archive, "w", format=tarfile.PAX_FORMAT) as tar:
+        tar.addfile(info, io.BytesIO(data))
+        tar.addfile(tar_entry("c.txt", b"c")[0], io.BytesIO(b"c"))
+
+    members = by_path(read_repository(str(archive)))
+
+    assert members["a\0b.txt"].skip_reason == "unsafe_path"
+    assert members["c.txt"].data == b"c"
+
+
+def test_tar_links_and_devices_are_skipped(tmp_path):
+    archive = write_tar(
+        tmp_path / "r.tar.gz",
+        [
+            tar_entry("top/a.py", b"a = 1\n"),
+            tar_entry("top/passwd", type=tarfile.SYMTYPE, linkname="/etc/passwd"),
+            tar_entry("top/hard", type=tarfile.LNKTYPE, linkname="top/a.py"),
+            tar_entry("top/null", type=tarfile.CHRTYPE),
+            tar_entry("top/disk", type=tarfile.BLKTYPE),
+            tar_entry("top/fifo", type=tarfile.FIFOTYPE),
+        ],
+    )
+
+    members = by_path(read_repository(archive))
+
+    assert {path: m.skip_reason for path, m in members.items()} == {
+        "a.py": None, "passwd": "symlink", "hard": "hardlink", "null": "special", "disk": "special", "fifo": "special",
+    }
+    assert all(m.data is None and m.error is None for path, m in members.items() if path != "a.py")
+
+
+def test_zip_symlink_and_special_entries_are_skipped(tmp_path):
+    link = zipfile.ZipInfo("top/link")
+    link.external_attr = (stat.S_IFLNK | 0o777) << 16
+    fifo = zipfile.ZipInfo("top/fifo")
+    fifo.external_attr = (stat.S_IFIFO | 0o644) << 16
+    no_mode = zipfile.ZipInfo("top/dos.txt")  # made on Windows: no Unix mode at all
+    no_mode.external_attr = 0
+    archive = write_zip(tmp_path / "r.zip", [(link, b"/etc/passwd"), (fifo, b""), (no_mode, b"dos\r\n")])
+
+    members = by_path(read_repository(archive))
+
+    assert members["link"] == Member("link", 0, None, None, "symlink")
+    assert members["fifo"].skip_reason == "special"
+    assert members["dos.txt"].data == b"dos\r\n"
+
+
+# Limits
+
+
+def test_zip_bomb_is_cut_off_quickly(tmp_path):
+    archive = write_zip(tmp_path / "bomb.zip", [("top/zeros.bin", bytes(50 * 2**20)), ("top/a.py", b"a\n")])
+    assert os.path.getsize(archive) < 1_000_000
+
+    start = time.monotonic()
+    members = by_path(read_repository(archive, Limits(max_member_bytes=2**20)))
+
+    assert time.monotonic() - start < 5
+    assert members["zeros.bin"].skip_reason == "member_too_large"
+    assert members["zeros.bin"].data is None and members["zeros.bin"].swhid is None
+    assert "larger than 1048576 bytes" in members["zeros.bin"].error
+    assert members["a.py"].data == b"a\n"
+
+
+def test_zip_bomb_with_lying_declared_size_is_not_read_past_it(tmp_path):
+    raw = bytearray(open(write_zip(tmp_path / "honest.zip", [("zeros.bin", bytes(50 * 2**20))]), "rb").read())
+    central = raw.index(b"PK\x01\x02")
+    raw[22:26] = (1000).to_bytes(4, "little")  # local header: uncompressed size
+    raw[central + 24 : central + 28] = (1000).to_bytes(4, "little")  # central directory: same
+    (tmp_path / "liar.zip").write_bytes(bytes(raw))
+
+    start = time.monotonic()
+    [member] = read_repository(str(tmp_path / "liar.zip"), Limits(max_member_bytes=2**20))
+
+    assert time.monotonic() - start < 5
+    assert member.skip_reason == "read_error" and member.data is None
+    assert "CRC" in member.error
+
+
+def test_tar_bomb_is_cut_off(tmp_path):
+    archive = write_tar(tmp_path / "bomb.tgz", [tar_entry("zeros.bin", bytes(50 * 2**20)), tar_entry("b.py", b"b\n")])
+
+    members = by_path(read_repository(archive, Limits(max_member_bytes=2**20)))
+
+    assert members["zeros.bin"] == Member(
+        "zeros.bin", 50 * 2**20, None, None, "member_too_large", members["zeros.bin"].error
+    )
+    assert members["zeros.bin"].error
+    assert members["b.py"].data == b"b\n"
+
+
+@pytest.mark.parametrize("suffix", [".zip", ".tar.gz", "dir"])
+def test_large_file_is_hashed_but_not_kept(tmp_path, suffix):
+    big = os.urandom(5000)
+    files = {"big.bin": big, "small.txt": b"small\n"}
+    if suffix == "dir":
+        location = str(write_files(tmp_path / "repo", files))
+    else:
+        location = write_archive(tmp_path / f"r{suffix}", files)
+
+    members = by_path(read_repository(location, Limits(max_file_bytes=1000)))
+
+    assert members["big.bin"] == Member("big.bin", 5000, None, blob_swhid(big), None, None)
+    assert members["small.txt"].data == b"small\n"
+
+
+@pytest.mark.parametrize("suffix", [".zip", ".tar.gz", "dir"])
+def test_record_byte_limit(tmp_path, suffix):
+    files = {f"f{i}.txt": bytes([65 + i]) * 1000 for i in range(3)}
+    if suffix == "dir":
+        location = str(write_files(tmp_path / "repo", files))
+    else:
+        location = write_archive(tmp_path / f"r{suffix}", files)
+
+    assert len(read_repository(location, Limits(max_record_bytes=3000))) == 3
+    with pytest.raises(RepositoryError, match="record limit exceeded: more than 2500 bytes"):
+        read_repository(location, Limits(max_record_bytes=2500))
+
+
+@pytest.mark.parametrize("suffix", [".zip", ".tar.bz2", "dir"])
+def test_member_count_limit(tmp_path, suffix):
+    files = {f"f{i}.txt": b"x" for i in range(5)}
+    if suffix == "dir":
+        location = str(write_files(tmp_path / "repo", files))
+    else:
+        location = write_archive(tmp_path / f"r{suffix}", files, top=None)
+
+    assert len(read_repository(location, Limits(max_members=5))) == 5
+    with pytest.raises(RepositoryError, match="record limit exceeded: more than 4 members"):
+        read_repository(location, Limits(max_members=4))
+
+
+def test_limits_pickle():
+    limits = Limits(max_file_bytes=1, max_member_bytes=2, max_record_bytes=3, max_members=4)
+
+    assert pickle.loads(pickle.dumps(limits)) == limits
+
+
+# Corrupt, truncated and wrong input
+
+
+def test_zip_member_with_bad_crc_fails_alone(tmp_path):
+    archive = write_zip(
+        tmp_path / "r.zip", [("top/a.txt", b"alpha\n"), ("top/b.txt", b"bravo\n"), ("top/c.txt", b"charlie\n")],
+        compression=zipfile.ZIP_STORED,
+    )
+    raw = bytearray(open(archive, "rb").read())
+    raw[raw.index(b"bravo")] = ord("B")
+    (tmp_path / "r.zip").write_bytes(bytes(raw))
+
+    members = by_path(read_repository(archive))
+
+    assert members["b.txt"].skip_reason == "read_error"
+    assert members["b.txt"].data is None and members["b.txt"].swhid is None
+    assert "b.txt" in members["b.txt"].error and "CRC" in members["b.txt"].error
+    assert members["a.txt"].data == b"alpha\n" and members["c.txt"].data == b"charlie\n"
+
+
+def test_zip_member_with_corrupt_deflate_data_fails_alone(tmp_path):
+    archive = write_zip(tmp_path / "r.zip", [("a.bin", os.urandom(3000)), ("b.txt", b"bravo\n")])
+    raw = bytearray(open(archive, "rb").read())
+    raw[40:1040] = bytes(1000)  # inside a.bin's deflate stream
+    (tmp_path / "r.zip").write_bytes(bytes(raw))
+
+    members = by_path(read_repository(archive))
+
+    assert members["a.bin"].skip_reason == "read_error"
+    assert members["b.txt"].data == b"bravo\n"
+
+
+def test_zip_with_broken_central_directory_is_a_repository_error(tmp_path):
+    archive = write_archive(tmp_path / "r.zip", FILES)
+    raw = bytearray(open(archive, "rb").read())
+    central = raw.index(b"PK\x01\x02")
+    raw[central : central + 4] = b"XXXX"
+    (tmp_path / "r.zip").write_bytes(bytes(raw))
+
+    with pytest.raises(RepositoryError, match="corrupt or truncated archive"):
+        read_repository(archive)
+
+
+def test_corrupt_gzip_is_a_repository_error(tmp_path):
+    archive = write_archive(tmp_path / "r.tar.gz", {"a.bin": os.urandom(5000)})
+    raw = bytearray(open(archive, "rb").read())
+    raw[20:2000] = bytes(1980)
+    (tmp_path / "r.tar.gz").write_bytes(bytes(raw))
+
+    with pytest.raises(RepositoryError, match="corrupt or truncated archive"):
+        read_repository(archive)
+
+
+@pytest.mark.parametrize("cut", ["half", "trailer"])
+@pytest.mark.parametrize("suffix", [".tar.gz", ".tar.bz2", ".tar.xz"])
+def test_truncated_compressed_tar_is_a_repository_error(tmp_path, suffix, cut):
+    archive = write_archive(tmp_path / f"r{suffix}", {"a.bin": os.urandom(20000), "b.bin": os.urandom(20000)})
+    raw = open(archive, "rb").read()
+    (tmp_path / f"r{suffix}").write_bytes(raw[: len(raw) // 2] if cut == "half" else raw[:-6])
+
+    with pytest.raises(RepositoryError, match="corrupt or truncated archive"):
+        read_repository(archive)
+
+
+@pytest.mark.parametrize("content", [b"just some text\nnot an archive\n" * 40, b"", b"PK\x03\x04garbage"])
+def test_not_an_archive(tmp_path, content):
+    (tmp_path / "notes.zip").write_bytes(content)
+
+    with pytest.raises(RepositoryError, match="not an archive"):
+        read_repository(str(tmp_path / "notes.zip"))
+
+
+def test_missing_path(tmp_path):
+    with pytest.raises(RepositoryError, match="no such file or directory: .*missing.tar.gz"):
+        read_repository(str(tmp_path / "missing.tar.gz"))
+
+
+def test_reading_twice_gives_the_same_result(tmp_path):
+    archive = write_archive(tmp_path / "r.tar.xz", FILES)
+
+    assert read_repository(archive) == read_repository(archive)
