@@ -16,8 +16,9 @@ no Python loop over lines or characters. The trick is to never build a line:
   windows over two small ramps (``width`` ones then ``width`` zeros; ``width``
   zeros then ``width`` pads) indexed by ``width - line length``.
 
-The padding is thus written once, by the OR, straight into the output, and the
-padding rows of the last block come out of the same three gathers.
+So the output is the gathered rows themselves: the padding is gathered once and
+ORed in place, with no padded buffer to fill and copy, and the padding rows of
+the last block come out of the same gathers (as rows with no real cells).
 """
 
 from __future__ import annotations
@@ -58,43 +59,43 @@ def imagify(
         raise ValueError(f"unknown pixel dtype {dtype!r}: use one of {', '.join(_LARGEST)}")
     if height <= 0 or width <= 0:
         raise ValueError(f"height and width must be positive, got {height} and {width}")
-    info = np.iinfo(dtype)
-    if not info.min <= pad <= info.max:
-        raise ValueError(f"pad {pad} does not fit in {dtype}")
-    largest = _LARGEST[dtype]
     if dtype == "uint8" and not 0 <= replacement <= 0xFF:
         raise ValueError(f"replacement {replacement} does not fit in uint8")
+    keep, fill = _ramps(width, pad, dtype)
 
+    # A "\n" is added at the end so that every line ends at a "\n".
     if data.isascii():
         # ASCII is its own code points: skip decoding, one byte a character.
-        points = np.frombuffer(data.replace(b"\r", b"").replace(b"\t", b"    "), np.uint8)
+        source = data.replace(b"\r", b"").replace(b"\t", b"    ") + b"\n"
+        points = np.frombuffer(source, np.uint8)
     else:
         # Decode before deleting "\r": an invalid sequence cut by "\r" must stay invalid.
-        text = data.decode("utf-8", "replace").replace("\r", "").replace("\t", "    ")
-        points = np.frombuffer(text.encode("utf-32-le"), np.uint32)
-
-    size = len(points)
-    ends = np.flatnonzero(points == 10)
-    if size and points[-1] != 10:
-        ends = np.append(ends, size)
+        source = data.decode("utf-8", "replace").replace("\r", "").replace("\t", "    ") + "\n"
+        points = np.frombuffer(source.encode("utf-32-le"), np.uint32)
+    size = len(points) - 1
+    ends = (points == 10).nonzero()[0]
+    if size == 0 or points[size - 1] == 10:
+        ends = ends[:-1]  # the empty "line" after a trailing "\n", or of an empty file
     lines = len(ends)
     n_images = -(-lines // height)
+
     # Per output row: where its line starts and how many of its cells are real.
     # The padding rows of the last block start anywhere (0) with no real cells.
     starts = np.zeros(n_images * height, np.intp)
     starts[1:lines] = ends[:-1] + 1
     kept = np.zeros(n_images * height, np.intp)
     np.minimum(ends - starts[:lines], width, out=kept[:lines])
+    ramp = width - kept  # the window of the ramps that gives `kept` real cells
 
     cells = np.empty(size + width, dtype)  # the spare cells keep the last windows in bounds
-    cells[:size] = points
-    if largest is not None and points.dtype == np.uint32:
-        cells[:size][points > largest] = replacement if dtype == "uint8" else 0xFFFD
+    cells[:size] = points[:size]
+    largest = _LARGEST[dtype]
+    if largest is not None and points.dtype == np.uint32:  # ASCII fits every dtype
+        cells[:size][points[:size] > largest] = replacement if dtype == "uint8" else 0xFFFD
 
-    keep, fill = _ramps(width, pad, dtype)
     rows = _windows(cells, width)[starts].view(dtype)
-    rows &= keep[width - kept].view(dtype)
-    rows |= fill[width - kept].view(dtype)
+    rows &= keep[ramp].view(dtype)
+    rows |= fill[ramp].view(dtype)
 
     n_lines = np.full(n_images, height, np.int64)
     if n_images:
@@ -127,6 +128,9 @@ def _ramps(width: int, pad: int, dtype: str) -> tuple[np.ndarray, np.ndarray]:
     Window ``width - k`` of each is the AND mask and the OR fill of a row with
     ``k`` real cells. Cached: building the views costs more than small files do.
     """
+    info = np.iinfo(dtype)
+    if not info.min <= pad <= info.max:
+        raise ValueError(f"pad {pad} does not fit in {dtype}")
     keep = np.zeros(2 * width, dtype)
     keep[:width] = ~np.dtype(dtype).type(0)  # every bit set
     fill = np.zeros(2 * width, dtype)

@@ -41,7 +41,11 @@ def local_sources(paths: Iterable[str]) -> list[RecordSource]:
 
 
 def record_row(source: RecordSource, *, status: str, error: str | None, file_rows: Iterable[dict]) -> dict:
-    """The records/ row: metadata, outcome, counts and tree of one record."""
+    """The records/ row: metadata, outcome, counts and tree of one record.
+
+    Members whose path would escape the repository (reason unsafe_path) are in the
+    files table and the counts, but have no place in the tree.
+    """
     files = sorted(file_rows, key=lambda row: row["path"])
     skipped = collections.Counter(row["reason"] for row in files if row["status"] == "skipped")
     row = zenodo_metadata(source.raw) if source.raw else {"title": source.title}
@@ -56,7 +60,7 @@ def record_row(source: RecordSource, *, status: str, error: str | None, file_row
         n_images=sum(row["n_segments"] for row in files),
         n_bytes=sum(row["size"] for row in files),
         skipped=dict(sorted(skipped.items())),
-        tree=build_tree((row["path"], row["size"]) for row in files),
+        tree=build_tree((row["path"], row["size"]) for row in files if row["reason"] != "unsafe_path"),
         raw_json=json.dumps(source.raw, sort_keys=True) if source.raw else None,
     )
     return row

@@ -9,8 +9,10 @@ zip bomb becomes a recorded failure rather than a crash.
 from __future__ import annotations
 
 import bz2
+import functools
 import gzip
 import hashlib
+import io
 import lzma
 import os
 import stat
@@ -77,8 +79,11 @@ def read_repository(location: str, limits: Limits = Limits()) -> list[Member]:
     if not FileSystems.exists(location):
         raise RepositoryError(f"no such file or directory: {location}")
     collector = _Collector(limits)
-    with FileSystems.open(location, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-        _read_archive(f, location, collector)
+    try:
+        with FileSystems.open(location, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            _read_archive(f, location, collector)
+    except OSError as error:  # Beam's BeamIOError is one too
+        raise RepositoryError(f"cannot read {location}: {type(error).__name__}: {error}") from error
     return collector.members_sorted(strip_top=True)
 
 
@@ -117,9 +122,9 @@ class _Collector:
     def members_sorted(self, strip_top: bool) -> list[Member]:
         """The members by path, the top folder removed if asked; of duplicate paths the last one wins."""
         members = self._members
-        top = _single_top(members, self._dirs) if strip_top else None
+        top = _single_top([m.path for m in members], self._dirs) if strip_top else None
         if top is not None:
-            members = [m if m.skip_reason == "unsafe_path" else replace(m, path=m.path[len(top) + 1 :]) for m in members]
+            members = [replace(m, path=m.path[len(top) + 1 :]) for m in members]
         by_path = {m.path: m for m in members}
         return [by_path[path] for path in sorted(by_path)]
 
@@ -136,15 +141,14 @@ def _safe_path(name: str) -> str | None:
     return "/".join(parts)
 
 
-def _single_top(members: list[Member], dirs: list[str]) -> str | None:
+def _single_top(paths: list[str], dirs: list[str]) -> str | None:
     """The folder that wraps everything (as in GitHub zipballs), if there is one.
 
-    Unsafe names keep their raw form and do not vote, so one hostile entry does not
-    change the paths of all the others.
+    Every entry votes, unsafe ones with their raw name: "../x" or "/x" next to
+    "top/a" means there is no single top folder.
     """
-    files = [m.path for m in members if m.skip_reason != "unsafe_path"]
-    tops = {path.split("/", 1)[0] for path in files + dirs}
-    if len(tops) != 1 or any("/" not in path for path in files):
+    tops = {path.split("/", 1)[0] for path in paths + dirs}
+    if len(tops) != 1 or any("/" not in path for path in paths):
         return None
     return tops.pop()
 
@@ -190,24 +194,27 @@ def _walk_directory(root: str, collector: _Collector) -> None:
         relative = pending.pop()
         try:
             with os.scandir(os.path.join(root, relative)) as scan:
-                entries = list(scan)
+                for entry in scan:
+                    path = f"{relative}/{entry.name}" if relative else entry.name
+                    kind = _local_kind(entry)
+                    if kind == "dir":
+                        pending.append(path)
+                    collector.add(path, kind, 0, functools.partial(_read_local_file, entry, collector))
         except OSError as error:
             raise RepositoryError(f"cannot read directory {os.path.join(root, relative)}: {error}") from error
-        for entry in entries:
-            path = f"{relative}/{entry.name}" if relative else entry.name
-            if entry.is_symlink():
-                kind = "symlink"
-            elif entry.is_dir(follow_symlinks=False):
-                kind = "dir"
-                pending.append(path)
-            elif entry.is_file(follow_symlinks=False):
-                kind = "file"
-            else:
-                kind = "special"
-            collector.add(path, kind, 0, lambda clean, entry=entry: _read_local_file(entry, clean, collector))
 
 
-def _read_local_file(entry: os.DirEntry, path: str, collector: _Collector) -> Member:
+def _local_kind(entry: os.DirEntry) -> str:
+    if entry.is_symlink():
+        return "symlink"
+    if entry.is_dir(follow_symlinks=False):
+        return "dir"
+    if entry.is_file(follow_symlinks=False):
+        return "file"
+    return "special"
+
+
+def _read_local_file(entry: os.DirEntry, collector: _Collector, path: str) -> Member:
     try:
         declared = entry.stat(follow_symlinks=False).st_size
         with open(entry.path, "rb", opener=_open_no_follow) as f:
@@ -224,17 +231,42 @@ def _open_no_follow(path: str, flags: int) -> int:
 def _read_archive(f: BinaryIO, location: str, collector: _Collector) -> None:
     """Tell the format from the content (names lie), then read the archive."""
     head = f.read(_TAR_MAGIC_OFFSET + 5)
-    f.seek(0)
     for magic, decompress in _DECOMPRESSORS:
         if head.startswith(magic):
-            return _read_tar(decompress(f), location, collector, compressed=True)
+            return _read_tar(decompress(_rewound(f, head)), location, collector, compressed=True)
     if head[_TAR_MAGIC_OFFSET:] == b"ustar":
-        return _read_tar(f, location, collector, compressed=False)
-    if zipfile.is_zipfile(f):
-        f.seek(0)
+        return _read_tar(_rewound(f, head), location, collector, compressed=False)
+    if f.seekable() and zipfile.is_zipfile(f):  # zip needs seeking: its directory is at the end
         return _read_zip(f, location, collector)
-    f.seek(0)  # a pre-POSIX tar has no magic at all: only tarfile can tell
-    return _read_tar(f, location, collector, compressed=False, problem="not an archive (zip or tar)")
+    # A pre-POSIX tar has no magic at all: only tarfile can tell.
+    return _read_tar(_rewound(f, head), location, collector, compressed=False, problem="not an archive (zip or tar)")
+
+
+def _rewound(f: BinaryIO, head: bytes) -> BinaryIO:
+    """The stream from its start again: seek back if possible, else put `head` back in front."""
+    if f.seekable():
+        f.seek(0)
+        return f
+    return io.BufferedReader(_Prepended(head, f))
+
+
+class _Prepended(io.RawIOBase):
+    """A non-seekable stream with the bytes already read from it put back in front."""
+
+    def __init__(self, head: bytes, rest: BinaryIO):
+        self._head = head
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self._head:
+            data, self._head = self._head[: len(buffer)], self._head[len(buffer) :]
+        else:
+            data = self._rest.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
 
 def _read_tar(
@@ -254,14 +286,16 @@ def _read_tar(
         with tarfile.open(fileobj=stream, mode="r|") as tar:
             for info in tar:
                 collector.charge(info.size)
-                read = lambda path, info=info: _read_member(  # noqa: E731
-                    path, tar.extractfile(info), info.size, collector.limits, _already_charged
-                )
+                read = functools.partial(_read_tar_member, tar, info, collector.limits)
                 collector.add(info.name, _tar_kind(info), info.size, read)
         while compressed and (rest := stream.read(_CHUNK)):
             collector.charge(len(rest))
     except _ARCHIVE_ERRORS as error:
         raise RepositoryError(f"{problem}: {location}: {type(error).__name__}: {error}") from error
+
+
+def _read_tar_member(tar: tarfile.TarFile, info: tarfile.TarInfo, limits: Limits, path: str) -> Member:
+    return _read_member(path, tar.extractfile(info), info.size, limits, _already_charged)
 
 
 def _already_charged(n_bytes: int) -> None:
@@ -288,10 +322,10 @@ def _read_zip(f: BinaryIO, location: str, collector: _Collector) -> None:
         raise RepositoryError(f"corrupt or truncated archive: {location}: {type(error).__name__}: {error}") from error
     with archive:
         infos = archive.infolist()
-        if len(infos) > collector.limits.max_members:
+        if len(infos) > collector.limits.max_members:  # fail before reading any member
             raise RepositoryError(f"record limit exceeded: more than {collector.limits.max_members} members")
         for info in infos:
-            read = lambda path, info=info: _read_zip_member(archive, info, path, collector)  # noqa: E731
+            read = functools.partial(_read_zip_member, archive, info, collector)
             collector.add(info.filename, _zip_kind(info), info.file_size, read)
 
 
@@ -307,7 +341,7 @@ def _zip_kind(info: zipfile.ZipInfo) -> str:
     return "special"
 
 
-def _read_zip_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: str, collector: _Collector) -> Member:
+def _read_zip_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, collector: _Collector, path: str) -> Member:
     try:
         with archive.open(info) as stream:
             return _read_member(path, stream, info.file_size, collector.limits, collector.charge)

@@ -12,11 +12,13 @@ def build_tree(files: Iterable[tuple[str, int]]) -> list[dict]:
     """Nodes for every file and every directory above it, sorted by path.
 
     `files` holds (path, size) pairs with POSIX paths relative to the repository
-    root. The root is the node with path "" and parent None; a directory's size
+    root, without empty, "." or ".." components (raises ValueError otherwise). The root is the node with path "" and parent None; a directory's size
     and n_files add up everything below it.
     """
     nodes = {ROOT: _node(ROOT, None, "dir")}
     for path, size in files:
+        if not path or any(part in ("", ".", "..") for part in path.split("/")):
+            raise ValueError(f"not a relative path inside the repository: {path!r}")
         nodes[path] = _node(path, _parent(path), "file", size=size, n_files=1)
         child = path
         while child != ROOT:
@@ -42,7 +44,8 @@ def to_networkx(tree: list[dict]):
 
 
 def _parent(path: str) -> str:
-    return posixpath.dirname(path)
+    """The parent directory; "" (the root) for a top-level entry. Never loops, whatever the path."""
+    return path.rsplit("/", 1)[0] if "/" in path else ROOT
 
 
 def _node(path: str, parent: str | None, kind: str, *, size: int = 0, n_files: int = 0) -> dict:

@@ -18,6 +18,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from apache_beam.io.filesystems import FileSystems
+
 from beam_zml.repository import Limits, Member, RepositoryError, read_repository
 
 EMPTY_BLOB = "swh:1:cnt:e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"
@@ -168,6 +170,37 @@ def test_swhid_matches_git_hash_object(tmp_path):
     assert read_repository(str(repo))[0].swhid == "swh:1:cnt:" + git.stdout.strip()
 
 
+class NonSeekable(io.RawIOBase):
+    """An object-store download that can only be read forward."""
+
+    def __init__(self, data: bytes):
+        self._data = io.BytesIO(data)
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        data = self._data.read(min(len(buffer), 100))  # short reads, as from a network
+        buffer[: len(data)] = data
+        return len(data)
+
+
+@pytest.mark.parametrize("suffix", [".tar", ".tar.gz", ".tar.xz"])
+def test_tar_is_streamed_from_a_non_seekable_source(tmp_path, monkeypatch, suffix):
+    archive = write_archive(tmp_path / f"r{suffix}", FILES)
+    content = open(archive, "rb").read()
+    monkeypatch.setattr(FileSystems, "open", lambda path, compression_type: io.BufferedReader(NonSeekable(content)))
+
+    assert_round_trip(read_repository(archive), FILES)
+
+
+def test_plain_tar_ending_in_a_zip_is_read_as_tar(tmp_path):
+    inner = open(write_zip(tmp_path / "inner.zip", [("inner.txt", b"inner\n")]), "rb").read()
+    files = {"a.py": b"a = 1\n", "z/data.zip": inner}  # zip's end record lands near the tar's end
+
+    assert_round_trip(read_repository(write_archive(tmp_path / "r.tar", files, top=None)), files)
+
+
 def test_old_tar_without_ustar_magic_is_still_read(tmp_path):
     raw = bytearray(open(write_archive(tmp_path / "new.tar", {"a.py": b"a = 1\n"}, top=None), "rb").read())
     raw[257:265] = bytes(8)  # no magic, as in pre-POSIX tars; then fix the header checksum
@@ -277,6 +310,14 @@ def test_traversal_names_are_unsafe_and_nothing_is_written(tmp_path, suffix):
     assert len(unsafe) == len(TRAVERSALS)
     assert all(m.data is None and m.swhid is None for m in unsafe.values())
     assert "../evil" in unsafe
+
+
+def test_unsafe_names_vote_on_the_top_folder(tmp_path):
+    outside = write_zip(tmp_path / "out.zip", [("top/a.py", b"a\n"), ("../evil", b"x")])
+    inside = write_zip(tmp_path / "in.zip", [("top/a.py", b"a\n"), ("top/../../evil", b"x")])
+
+    assert [(m.path, m.skip_reason) for m in read_repository(outside)] == [("../evil", "unsafe_path"), ("top/a.py", None)]
+    assert [(m.path, m.skip_reason) for m in read_repository(inside)] == [("../../evil", "unsafe_path"), ("a.py", None)]
 
 
 def test_nul_in_name_is_unsafe(tmp_path):
