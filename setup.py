@@ -9,7 +9,8 @@ HERE = Path(__file__).parent
 
 def requirements(name: str) -> list[str]:
     lines = (HERE / name).read_text().splitlines()
-    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    requirements = (line.split("#", 1)[0].strip() for line in lines)
+    return [line for line in requirements if line]
 
 
 setup(

@@ -1,0 +1,75 @@
+"""Bad command-line input: one line naming the problem, exit status 2, no traceback (SPEC §6)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from beam_zml import cli
+
+
+def run_cli(capsys, argv: list[str]) -> tuple[int, str]:
+    with pytest.raises(SystemExit) as exit_info:
+        status = cli.main(argv)
+        raise SystemExit(status)
+    return exit_info.value.code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "extra, expected",
+    [
+        (["--bogus"], "unrecognized arguments: --bogus"),
+        (["--height", "abc"], "argument --height"),
+        (["--height", "0"], "must be a positive integer"),
+        (["--pixel-dtype", "float64"], "invalid choice"),
+        (["--pixel-dtype", "uint8", "--pad", "300"], "--pad 300 does not fit --pixel-dtype uint8"),
+        (["--direct_num_workers", "two"], "argument --direct_num_workers"),
+        (["--runner"], "argument --runner: expected one argument"),
+    ],
+)
+def test_bad_options_get_one_line_and_status_2(capsys, repository, tmp_path, extra, expected):
+    status, err = run_cli(capsys, ["build", "--local", str(repository), "--output", str(tmp_path / "out"), *extra])
+    assert status == 2
+    assert err.count("\n") == 1 and err.startswith("zml build: error: ") and expected in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_path_is_refused(capsys, tmp_path):
+    status, err = run_cli(capsys, ["build", "--local", str(tmp_path / "nope"), "--output", str(tmp_path / "out")])
+    assert (status, err) == (2, f"zml build: error: --local {tmp_path / 'nope'}: no such file or directory\n")
+
+
+def test_required_options_are_named(capsys):
+    status, err = run_cli(capsys, ["build", "--output", "x"])
+    assert status == 2 and "one of the arguments --local is required" in err and err.count("\n") == 1
+
+
+def test_unknown_command(capsys):
+    assert cli.main(["bulid"]) == 2
+    assert capsys.readouterr().err == "zml: error: unknown command 'bulid' (choose from build)\n"
+
+
+def test_existing_dataset_needs_overwrite(capsys, repository, tmp_path):
+    output = tmp_path / "out"
+    (output / "records").mkdir(parents=True)
+    status, err = run_cli(capsys, ["build", "--local", str(repository), "--output", str(output)])
+    assert status == 2 and "already holds a dataset; pass --overwrite" in err
+    assert (output / "records").is_dir()
+
+
+def test_console_script_runs_the_build_and_overwrites(repository, tmp_path):
+    """The installed `zml` command, as a user runs it: a build, then a rebuild with --overwrite."""
+    zml = Path(sys.executable).with_name("zml")
+    output = tmp_path / "out"
+    stale = output / "images" / "images-00000-of-00009.tfrecord.gz"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"stale")
+    command = [str(zml), "build", "--local", str(repository), "--output", str(output), "--overwrite"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "records_ok: 1" in done.stderr and "files_imaged: 3" in done.stderr
+    assert not stale.exists()
+    assert sorted(p.name for p in (output / "images").iterdir()) == ["images-00000-of-00001.tfrecord.gz"]
