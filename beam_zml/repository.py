@@ -108,6 +108,7 @@ class _Collector:
         self._count += 1
         if self._count > self.limits.max_members:
             raise RepositoryError(f"record limit exceeded: more than {self.limits.max_members} members")
+        name = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")  # so later stages can write it
         path = _safe_path(name)
         if path is None:
             if kind != "dir":
@@ -130,11 +131,7 @@ class _Collector:
 
 
 def _safe_path(name: str) -> str | None:
-    """The name as a clean relative POSIX path, or None if it could point outside the repository.
-
-    Undecodable bytes become U+FFFD so that every later stage can write the path as UTF-8.
-    """
-    name = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    """The name as a clean relative POSIX path, or None if it could point outside the repository."""
     parts = [part for part in name.split("/") if part not in ("", ".")]
     if name.startswith("/") or "\0" in name or ".." in parts or not parts:
         return None

@@ -130,6 +130,7 @@ def counter_totals(result) -> dict[str, int]:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter, in every worker
     result = run(argv)
     for name, value in counter_totals(result).items():
         print(f"{name:>28}: {value:,}", file=sys.stderr)

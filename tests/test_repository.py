@@ -320,6 +320,18 @@ def test_unsafe_names_vote_on_the_top_folder(tmp_path):
     assert [(m.path, m.skip_reason) for m in read_repository(inside)] == [("../../evil", "unsafe_path"), ("a.py", None)]
 
 
+def test_undecodable_names_become_replacement_characters(tmp_path):
+    archive = tmp_path / "r.tar"
+    with tarfile.open(archive, "w", format=tarfile.GNU_FORMAT, encoding="latin-1") as tar:
+        for name in ("café.py", "../café"):  # written as Latin-1 bytes, not UTF-8
+            tar.addfile(tar_entry(name, b"x")[0], io.BytesIO(b"x"))
+
+    members = read_repository(str(archive))
+
+    assert [(m.path, m.skip_reason) for m in members] == [("../caf\ufffd", "unsafe_path"), ("caf\ufffd.py", None)]
+    assert all(m.path.encode("utf-8") for m in members)
+
+
 def test_nul_in_name_is_unsafe(tmp_path):
     info, data = tar_entry("ab.txt", b"x")
     info.pax_headers = {"path": "a\0b.txt"}  # zip and plain tar headers cut names at NUL; PAX does not
