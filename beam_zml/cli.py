@@ -8,16 +8,17 @@ USAGE = """usage: zml COMMAND [options]
 
 commands:
   build    build the dataset (the same as python -m pipelines.build_dataset)
+  harvest  list Zenodo records into a JSON-lines file (python -m pipelines.harvest_records)
 
 zml COMMAND --help tells more."""
 
-COMMANDS = {"build": "pipelines.build_dataset"}
+COMMANDS = {"build": "pipelines.build_dataset", "harvest": "pipelines.harvest_records"}
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help"):
-        print(USAGE)
+        print(USAGE, file=sys.stdout if argv else sys.stderr)
         return 0 if argv else 2
     command, rest = argv[0], argv[1:]
     if command not in COMMANDS:

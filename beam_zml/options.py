@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import os
+import re
 import sys
 from typing import NoReturn
 
 from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
 
+from beam_zml.harvest import SEARCH_CAP, SearchQuery
 from beam_zml.imaging import ImageSettings
 from beam_zml.repository import Limits
+from beam_zml.zenodo import ZenodoSettings
+
+TOKEN_VARIABLE = "ZENODO_ACCESS_TOKEN"
 
 PIXEL_DTYPES = {"uint16": 0xFFFF, "int32": 0x10FFFF, "uint8": 0xFF}
 
@@ -79,6 +86,104 @@ def add_limit_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--max-members", type=positive_int, default=defaults.max_members, help="files in one repository (default: %(default)s)"
+    )
+
+
+def timestamp(text: str) -> dt.datetime:
+    """A date (2019-01-31) or an ISO date-time, taken as UTC unless it says otherwise."""
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date or ISO date-time: {text}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+
+
+def regex(text: str) -> str:
+    try:
+        re.compile(text)
+    except re.error as error:
+        raise argparse.ArgumentTypeError(f"not a regular expression: {error}") from None
+    return text
+
+
+def add_search_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("Zenodo search (SPEC §5)")
+    group.add_argument("--query", help="Zenodo search syntax, e.g. 'keywords:\"machine learning\"'")
+    group.add_argument("--type", default="software", help="resource type (default: %(default)s)")
+    group.add_argument("--since", type=timestamp, help="records created at or after this date")
+    group.add_argument("--until", type=timestamp, help="records created before this date")
+    group.add_argument("--all-versions", action="store_true", help="every version, not just the latest of each concept")
+    group.add_argument("--max-records", type=positive_int, help="stop after this many records")
+    group.add_argument(
+        "--exclude-pattern", type=regex, help="drop records whose title or repository URL matches (zenodo-ml: gcube)"
+    )
+    group.add_argument(
+        "--search-cap",
+        type=positive_int,
+        default=SEARCH_CAP,
+        help="hits the search API serves for one query; larger queries are sliced by date (default: %(default)s)",
+    )
+
+
+def add_zenodo_options(parser: argparse.ArgumentParser) -> None:
+    defaults = ZenodoSettings()
+    group = parser.add_argument_group("Zenodo and GitHub access")
+    group.add_argument("--zenodo-url", default=defaults.zenodo_url, help="(default: %(default)s; the sandbox, a mirror...)")
+    group.add_argument("--github-url", default=defaults.github_url, help="(default: %(default)s)")
+    group.add_argument(
+        "--zenodo-token-file", type=argparse.FileType("r"), help=f"a file holding the access token (else ${TOKEN_VARIABLE})"
+    )
+    group.add_argument(
+        "--requests-per-minute", type=float, help="record and file requests (default: 100 with a token, else 60)"
+    )
+    group.add_argument(
+        "--search-requests-per-minute", type=float, default=defaults.search_requests_per_minute, help="(default: %(default)s)"
+    )
+    group.add_argument(
+        "--zenodo-workers", type=positive_int, default=1, help="workers that share the limits, each taking its part (default: 1)"
+    )
+    group.add_argument(
+        "--max-archive-bytes", type=positive_int, default=defaults.max_archive_bytes, help="largest download (default: %(default)s)"
+    )
+    group.add_argument(
+        "--max-attempts", type=positive_int, default=defaults.max_attempts, help="tries per request (default: %(default)s)"
+    )
+    group.add_argument(
+        "--retry-initial-seconds",
+        type=float,
+        default=defaults.backoff_initial,
+        help="first wait of the jittered exponential backoff (default: %(default)s)",
+    )
+
+
+def zenodo_settings(args: argparse.Namespace) -> ZenodoSettings:
+    """Client settings; the token comes from --zenodo-token-file or the environment and is never printed."""
+    if args.zenodo_token_file is not None:
+        with args.zenodo_token_file as handle:
+            token = handle.read().strip() or None
+    else:
+        token = os.environ.get(TOKEN_VARIABLE) or None
+    return ZenodoSettings(
+        zenodo_url=args.zenodo_url.rstrip("/"),
+        github_url=args.github_url.rstrip("/"),
+        token=token,
+        requests_per_minute=args.requests_per_minute,
+        search_requests_per_minute=args.search_requests_per_minute,
+        workers=args.zenodo_workers,
+        max_archive_bytes=args.max_archive_bytes,
+        max_attempts=args.max_attempts,
+        backoff_initial=args.retry_initial_seconds,
+    )
+
+
+def search_query(args: argparse.Namespace) -> SearchQuery:
+    return SearchQuery(
+        query=args.query,
+        type=args.type or None,
+        since=args.since,
+        until=args.until,
+        all_versions=args.all_versions,
+        exclude_pattern=args.exclude_pattern,
     )
 
 

@@ -18,7 +18,7 @@ class RecordSource:
 
     record_id: int
     location: str  # a directory or an archive, as a path or URL Beam's FileSystems can open
-    source: str  # local, zenodo_archive, github or zenodo_files
+    source: str | None  # local, zenodo_archive, github or zenodo_files; None until a Zenodo record is fetched
     title: str | None = None
     raw: dict | None = field(default=None, compare=False)  # the record as Zenodo's API returned it
 
@@ -54,7 +54,7 @@ def record_row(source: RecordSource, *, status: str, error: str | None, file_row
         status=status,
         error=error,
         source=source.source,
-        archive_url=source.location,
+        archive_url=source.location or None,
         n_files=len(files),
         n_imaged=sum(row["status"] == "imaged" for row in files),
         n_images=sum(row["n_segments"] for row in files),

@@ -109,7 +109,7 @@ class _Collector:
         if self._count > self.limits.max_members:
             raise RepositoryError(f"record limit exceeded: more than {self.limits.max_members} members")
         name = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")  # so later stages can write it
-        path = _safe_path(name)
+        path = safe_path(name)
         if path is None:
             if kind != "dir":
                 self._members.append(Member(name, size, None, None, "unsafe_path"))
@@ -130,7 +130,7 @@ class _Collector:
         return [by_path[path] for path in sorted(by_path)]
 
 
-def _safe_path(name: str) -> str | None:
+def safe_path(name: str) -> str | None:
     """The name as a clean relative POSIX path, or None if it could point outside the repository."""
     parts = [part for part in name.split("/") if part not in ("", ".")]
     if name.startswith("/") or "\0" in name or ".." in parts or not parts:

@@ -1,6 +1,8 @@
 """Build the dataset: repositories in; images, trees and metadata out (SPEC §4).
 
     python -m pipelines.build_dataset --local PATH [PATH ...] --output OUT [Beam options]
+    python -m pipelines.build_dataset --ids 123,456 --output OUT
+    python -m pipelines.build_dataset --query 'title:beam' --max-records 100 --output OUT
 
 Every option this module does not know is handed to Beam (--runner, --direct_num_workers,
 --flink_master, ...), so the same command runs on the DirectRunner or on a cluster.
@@ -14,11 +16,11 @@ import os
 import sys
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
-from apache_beam.options.pipeline_options import StandardOptions
+from apache_beam.options.pipeline_options import SetupOptions, StandardOptions
 
-from beam_zml import options as cli_options
+from beam_zml import options as cli
+from beam_zml.output import OutputError, prepare_output
 from beam_zml.records import local_sources
 from beam_zml.transforms import (
     BuildRecordRows,
@@ -31,61 +33,84 @@ from beam_zml.transforms import (
     WriteRecords,
 )
 from beam_zml.transforms.counters import NAMESPACE
-from beam_zml.transforms.manifest import SINK_DIRS
+from beam_zml.transforms.read_records import HarvestRecords, ReadRecordIds, ReadRecordsJsonl, SkipRecordsDone
 
 PROG = "zml build"
 
 
 def parser() -> argparse.ArgumentParser:
-    build = cli_options.ArgumentParser(
+    build = cli.ArgumentParser(
         prog=PROG,
-        description="Image every text file of each repository; write images, records, files, errors and dataset.json.",
+        description="Image every text file of each repository; write images, records, files, errors and dataset.json. "
+        "Records come from --local, --ids, --ids-file, --records-jsonl, or else a Zenodo search.",
         epilog="Any other option is a Beam pipeline option (--runner, --direct_num_workers, --flink_master, ...).",
         allow_abbrev=False,
     )
-    sources = build.add_argument_group("records").add_mutually_exclusive_group(required=True)
+    sources = build.add_argument_group("records").add_mutually_exclusive_group()
     sources.add_argument(
         "--local", nargs="+", metavar="PATH", help="directories or archives (.zip, .tar[.gz|.bz2|.xz], .tgz), one record each"
     )
+    sources.add_argument("--ids", type=record_ids, help="Zenodo record ids, comma-separated")
+    sources.add_argument("--ids-file", type=argparse.FileType("r"), help="a file of Zenodo record ids, one a line")
+    sources.add_argument("--records-jsonl", metavar="FILE", help="records harvested by `zml harvest`, one JSON a line")
     build.add_argument("--output", required=True, metavar="OUT", help="output folder: a local path or a Beam FileSystems URL")
     build.add_argument("--overwrite", action="store_true", help="replace a dataset already in OUT")
-    cli_options.add_image_options(build)
-    cli_options.add_limit_options(build)
+    build.add_argument("--resume", action="store_true", help="add to the dataset in OUT only the records it lacks")
+    cli.add_search_options(build)
+    cli.add_zenodo_options(build)
+    cli.add_image_options(build)
+    cli.add_limit_options(build)
     return build
 
 
+def record_ids(text: str) -> list[int]:
+    """Positive integers separated by commas, spaces or new lines."""
+    parts = text.replace(",", " ").split()
+    bad = next((part for part in parts if not part.isdigit() or int(part) == 0), None)
+    if bad is not None or not parts:
+        raise argparse.ArgumentTypeError(f"not a record id: {bad!r}" if parts else "no record ids")
+    return [int(part) for part in parts]
+
+
 def run(argv: list[str] | None = None, save_main_session: bool = False) -> beam.runners.runner.PipelineResult:
-    """Parse `argv`, build and run the pipeline, wait for it, and log a summary of its counters."""
+    """Parse `argv`, build and run the pipeline, and wait for it."""
     build = parser()
     args, beam_flags = build.parse_known_args(argv)
-    settings = cli_options.image_settings(args, build)
-    limits = cli_options.limits(args)
-    pipeline_options = cli_options.beam_options(beam_flags, PROG)
-    pipeline_options.view_as(beam.options.pipeline_options.SetupOptions).save_main_session = save_main_session
-    output = _prepare_output(args.output, args.overwrite)
-    sources = _local_sources(args.local)
-    runner = pipeline_options.view_as(StandardOptions).runner or "DirectRunner"
-    recorded_options = {
-        **settings.__dict__,
-        **limits.__dict__,
-        "local": [source.location for source in sources],
+    settings = cli.image_settings(args, build)
+    limits = cli.limits(args)
+    zenodo = cli.zenodo_settings(args)
+    pipeline_options = cli.beam_options(beam_flags, PROG)
+    pipeline_options.view_as(SetupOptions).save_main_session = save_main_session
+    recorded_options = {**settings.__dict__, **limits.__dict__}
+    sources = _sources(args, build)
+    try:
+        output = prepare_output(args.output, overwrite=args.overwrite, resume=args.resume, options=recorded_options)
+    except OutputError as error:
+        build.error(str(error))
+    run_info = {
+        "run_tag": output.run_tag,
+        "runner": str(pipeline_options.view_as(StandardOptions).runner or "DirectRunner"),
+        "sources": sources["description"],
     }
 
     pipeline = beam.Pipeline(options=pipeline_options)
-    records = pipeline | "ReadRecordIds" >> beam.Create(sources)
-    listed = records | "ListRepositoryFiles" >> ListRepositoryFiles(limits)
+    records = pipeline | "ReadRecordIds" >> sources["transform"]
+    if output.done:
+        records = records | "SkipRecordsDone" >> SkipRecordsDone(output.done)
+    listed = records | "ListRepositoryFiles" >> ListRepositoryFiles(limits, zenodo, args.exclude_pattern)
     imaged = listed["files"] | "ImagifyFiles" >> ImagifyFiles(settings)
     record_rows = listed["outcomes"] | "BuildRecordRows" >> BuildRecordRows(imaged["rows"])
     file_rows = imaged["rows"] | "DropRecordKey" >> beam.Values()
     errors = (listed["errors"], imaged["errors"]) | "AllErrors" >> beam.Flatten()
+    tag = output.run_tag
     shards = (
-        imaged["images"] | "WriteImages" >> WriteImages(output),
-        record_rows | "WriteRecords" >> WriteRecords(output),
-        file_rows | "WriteFiles" >> WriteFiles(output),
-        errors | "WriteErrors" >> WriteErrors(output),
+        imaged["images"] | "WriteImages" >> WriteImages(output.path, tag),
+        record_rows | "WriteRecords" >> WriteRecords(output.path, tag),
+        file_rows | "WriteFiles" >> WriteFiles(output.path, tag),
+        errors | "WriteErrors" >> WriteErrors(output.path, tag),
     ) | "AllShards" >> beam.Flatten()
     _ = {"files": file_rows, "records": record_rows, "errors": errors} | "WriteManifest" >> WriteManifest(
-        output, recorded_options, str(runner), shards=shards
+        output.path, recorded_options, run_info, shards=shards, previous=output.previous
     )
 
     result = pipeline.run()
@@ -93,30 +118,34 @@ def run(argv: list[str] | None = None, save_main_session: bool = False) -> beam.
     return result
 
 
-def _prepare_output(output: str, overwrite: bool) -> str:
-    """OUT as an absolute path or URL; an existing dataset is refused unless --overwrite removes it."""
-    if "://" not in output:
-        output = os.path.abspath(output)
-    output = output.rstrip("/")
-    existing = [
-        path
-        for path in [FileSystems.join(output, "dataset.json")] + [FileSystems.join(output, kind) for kind in SINK_DIRS]
-        if FileSystems.exists(path)
-    ]
-    if existing and not overwrite:
-        cli_options.fail(PROG, f"{output} already holds a dataset; pass --overwrite to replace it")
-    if existing:
-        FileSystems.delete(existing)
-    return output
-
-
-def _local_sources(paths: list[str]):
-    for path in paths:
-        if not os.path.exists(path):
-            cli_options.fail(PROG, f"--local {path}: no such file or directory")
-        if not os.access(path, os.R_OK):
-            cli_options.fail(PROG, f"--local {path}: permission denied")
-    return local_sources(paths)
+def _sources(args: argparse.Namespace, build: argparse.ArgumentParser) -> dict:
+    """The transform that reads the records to build, and a description of them for dataset.json."""
+    if args.local:
+        for path in args.local:
+            if not os.path.exists(path):
+                build.error(f"--local {path}: no such file or directory")
+            if not os.access(path, os.R_OK):
+                build.error(f"--local {path}: permission denied")
+        records = local_sources(args.local)
+        return {"transform": beam.Create(records), "description": {"local": [r.location for r in records]}}
+    if args.ids or args.ids_file:
+        ids = args.ids
+        if args.ids_file is not None:
+            with args.ids_file as handle:
+                text = handle.read()
+            try:
+                ids = record_ids(text)
+            except argparse.ArgumentTypeError as error:
+                build.error(f"--ids-file {args.ids_file.name}: {error}")
+        return {"transform": ReadRecordIds(sorted(set(ids))), "description": {"ids": len(set(ids))}}
+    if args.records_jsonl:
+        if not os.path.exists(args.records_jsonl) and "://" not in args.records_jsonl:
+            build.error(f"--records-jsonl {args.records_jsonl}: no such file or directory")
+        return {"transform": ReadRecordsJsonl(args.records_jsonl), "description": {"records_jsonl": args.records_jsonl}}
+    query = cli.search_query(args)
+    zenodo = cli.zenodo_settings(args)
+    description = {"search": {k: str(v) for k, v in query.__dict__.items() if v not in (None, False)}, "zenodo_url": zenodo.zenodo_url}
+    return {"transform": HarvestRecords(query, zenodo, args.max_records, args.search_cap), "description": description}
 
 
 def counter_totals(result) -> dict[str, int]:

@@ -49,7 +49,7 @@ def test_required_options_are_named(capsys):
 
 def test_unknown_command(capsys):
     assert cli.main(["bulid"]) == 2
-    assert capsys.readouterr().err == "zml: error: unknown command 'bulid' (choose from build)\n"
+    assert capsys.readouterr().err == "zml: error: unknown command 'bulid' (choose from build, harvest)\n"
 
 
 def test_existing_dataset_needs_overwrite(capsys, repository, tmp_path):

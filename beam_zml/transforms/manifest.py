@@ -10,10 +10,10 @@ from apache_beam.io.filesystems import FileSystems
 
 import beam_zml
 from beam_zml.examples import feature_spec
+from beam_zml.output import SINK_DIRS
 from beam_zml.schemas import SCHEMA_VERSIONS
 from beam_zml.transforms.write_shards import TEMP_SUFFIX, write_atomically
 
-SINK_DIRS = ("images", "records", "files", "errors")
 
 
 class SumCounts(beam.CombineFn):
@@ -70,14 +70,19 @@ def shape_counts(flat: dict) -> dict:
     }
 
 
-def manifest(*, options: dict, counts: dict, shards: list[str], runner: str, output: str) -> dict:
-    """The content of dataset.json."""
+def manifest(*, options: dict, counts: dict, shards: list[str], run: dict, output: str, previous: dict | None) -> dict:
+    """The content of dataset.json; a resumed dataset's `previous` manifest is merged in."""
     relative = sorted(path[len(output) :].lstrip("/") for path in shards)
+    new_shards = {kind: [path for path in relative if path.split("/", 1)[0] == kind] for kind in SINK_DIRS}
+    if previous is not None:
+        counts = add_counts(previous["counts"], counts)
+        new_shards = {kind: sorted(previous["shards"][kind] + new_shards[kind]) for kind in SINK_DIRS}
     return {
         "format_version": beam_zml.FORMAT_VERSION,
         "tool": "beam_zml",
         "tool_version": beam_zml.__version__,
-        "runner": runner,
+        "runner": run["runner"],
+        "runs": (previous["runs"] if previous is not None else []) + [run],
         "options": options,
         "image": {
             "dtype": options["pixel_dtype"],
@@ -88,8 +93,16 @@ def manifest(*, options: dict, counts: dict, shards: list[str], runner: str, out
         "features": feature_spec(),
         "schemas": {"records": SCHEMA_VERSIONS["record"], "files": SCHEMA_VERSIONS["file"]},
         "counts": counts,
-        "shards": {kind: [path for path in relative if path.split("/", 1)[0] == kind] for kind in SINK_DIRS},
+        "shards": new_shards,
     }
+
+
+def add_counts(a: dict, b: dict) -> dict:
+    """Nested counts added key by key."""
+    merged = dict(a)
+    for key, value in b.items():
+        merged[key] = add_counts(a.get(key, {}), value) if isinstance(value, dict) else a.get(key, 0) + value
+    return merged
 
 
 def remove_temporary_files(output: str) -> list[str]:
@@ -102,15 +115,21 @@ def remove_temporary_files(output: str) -> list[str]:
 
 
 class _WriteManifestFn(beam.DoFn):
-    def __init__(self, output: str, options: dict, runner: str):
+    def __init__(self, output: str, options: dict, run: dict, previous: dict | None):
         self._output = output
         self._options = options
-        self._runner = runner
+        self._run = run
+        self._previous = previous
 
     def process(self, flat_counts: dict, shards: list[str]):
         remove_temporary_files(self._output)
         content = manifest(
-            options=self._options, counts=shape_counts(flat_counts), shards=shards, runner=self._runner, output=self._output
+            options=self._options,
+            counts=shape_counts(flat_counts),
+            shards=shards,
+            run=self._run,
+            output=self._output,
+            previous=self._previous,
         )
         path = FileSystems.join(self._output, "dataset.json")
         text = json.dumps(content, indent=2, sort_keys=True).encode("utf-8")
@@ -119,14 +138,18 @@ class _WriteManifestFn(beam.DoFn):
 
 
 class WriteManifest(beam.PTransform):
-    """{"files", "records", "errors"} rows -> their counts -> dataset.json, once every path in `shards` exists."""
+    """{"files", "records", "errors"} rows -> their counts -> dataset.json, once every path in `shards` exists.
 
-    def __init__(self, output: str, options: dict, runner: str, *, shards):
+    `run` describes this run (runner, sources, run tag); `previous` is the manifest of a resumed dataset.
+    """
+
+    def __init__(self, output: str, options: dict, run: dict, *, shards, previous: dict | None = None):
         super().__init__()
         self._output = output
         self._options = options
-        self._runner = runner
+        self._run = run
         self._shards = shards
+        self._previous = previous
 
     def expand(self, rows):
         counts = (
@@ -139,5 +162,5 @@ class WriteManifest(beam.PTransform):
             | "SumCounts" >> beam.CombineGlobally(SumCounts())
         )
         return counts | "WriteDatasetJson" >> beam.ParDo(
-            _WriteManifestFn(self._output, self._options, self._runner), shards=beam.pvalue.AsList(self._shards)
+            _WriteManifestFn(self._output, self._options, self._run, self._previous), shards=beam.pvalue.AsList(self._shards)
         )

@@ -31,6 +31,11 @@ def shard_index(key: str, n_shards: int) -> int:
     return int.from_bytes(hashlib.md5(key.encode("utf-8")).digest()[:8], "big") % n_shards
 
 
+def shard_prefix(name: str, run_tag: str) -> str:
+    """"images", or "images-<run>" for the shards that a resumed run adds beside the earlier ones."""
+    return f"{name}-{run_tag}" if run_tag else name
+
+
 def shard_name(directory: str, prefix: str, index: int, n_shards: int, suffix: str) -> str:
     return FileSystems.join(directory, f"{prefix}-{index:05d}-of-{n_shards:05d}{suffix}")
 
@@ -102,9 +107,10 @@ def _write_images(handle, blobs: Iterable[bytes]) -> None:
 class WriteImages(beam.PTransform):
     """(key, gzip member of Examples, n_images) -> OUT/images/images-SSSSS-of-NNNNN.tfrecord.gz."""
 
-    def __init__(self, output: str, images_per_shard: int = 50_000):
+    def __init__(self, output: str, run_tag: str = "", images_per_shard: int = 50_000):
         super().__init__()
         self._output = output
+        self._prefix = shard_prefix("images", run_tag)
         self._per_shard = images_per_shard
 
     def expand(self, images):
@@ -112,7 +118,7 @@ class WriteImages(beam.PTransform):
             images
             | "Weigh" >> beam.Map(lambda image: (image[0], image[2], image[1]))
             | "Write" >> _WriteShards(
-                FileSystems.join(self._output, "images"), "images", ".tfrecord.gz", self._per_shard, _write_images
+                FileSystems.join(self._output, "images"), self._prefix, ".tfrecord.gz", self._per_shard, _write_images
             )
         )
 
@@ -130,10 +136,13 @@ class _AvroWriter:
 class WriteAvro(beam.PTransform):
     """Rows -> OUT/<name>/<name>-SSSSS-of-NNNNN.avro with the packaged schema `schema_name`."""
 
-    def __init__(self, output: str, name: str, schema_name: str, key: Callable[[dict], str], rows_per_shard: int):
+    def __init__(
+        self, output: str, name: str, schema_name: str, key: Callable[[dict], str], rows_per_shard: int, run_tag: str = ""
+    ):
         super().__init__()
         self._output = output
         self._name = name
+        self._prefix = shard_prefix(name, run_tag)
         self._schema_name = schema_name
         self._key = key
         self._per_shard = rows_per_shard
@@ -145,7 +154,7 @@ class WriteAvro(beam.PTransform):
             | "Key" >> beam.Map(lambda row: (key(row), 1, row))
             | "Write" >> _WriteShards(
                 FileSystems.join(self._output, self._name),
-                self._name,
+                self._prefix,
                 ".avro",
                 self._per_shard,
                 _AvroWriter(self._schema_name),
@@ -161,10 +170,11 @@ def _write_json_lines(handle, rows: Iterable[dict]) -> None:
 class WriteJsonLines(beam.PTransform):
     """Rows -> OUT/<name>/<name>-SSSSS-of-NNNNN.jsonl, one JSON object a line."""
 
-    def __init__(self, output: str, name: str, rows_per_shard: int = 1_000_000):
+    def __init__(self, output: str, name: str, rows_per_shard: int = 1_000_000, run_tag: str = ""):
         super().__init__()
         self._output = output
         self._name = name
+        self._prefix = shard_prefix(name, run_tag)
         self._per_shard = rows_per_shard
 
     def expand(self, rows):
@@ -172,7 +182,7 @@ class WriteJsonLines(beam.PTransform):
             rows
             | "Key" >> beam.Map(lambda row: (json.dumps(row, sort_keys=True), 1, row))
             | "Write" >> _WriteShards(
-                FileSystems.join(self._output, self._name), self._name, ".jsonl", self._per_shard, _write_json_lines
+                FileSystems.join(self._output, self._name), self._prefix, ".jsonl", self._per_shard, _write_json_lines
             )
         )
 
@@ -188,19 +198,19 @@ def _file_key(row: dict) -> str:
 class WriteRecords(WriteAvro):
     """records/ rows -> OUT/records/records-SSSSS-of-NNNNN.avro."""
 
-    def __init__(self, output: str, rows_per_shard: int = 10_000):
-        super().__init__(output, "records", "record", _record_key, rows_per_shard)
+    def __init__(self, output: str, run_tag: str = "", rows_per_shard: int = 10_000):
+        super().__init__(output, "records", "record", _record_key, rows_per_shard, run_tag)
 
 
 class WriteFiles(WriteAvro):
     """files/ rows -> OUT/files/files-SSSSS-of-NNNNN.avro."""
 
-    def __init__(self, output: str, rows_per_shard: int = 1_000_000):
-        super().__init__(output, "files", "file", _file_key, rows_per_shard)
+    def __init__(self, output: str, run_tag: str = "", rows_per_shard: int = 1_000_000):
+        super().__init__(output, "files", "file", _file_key, rows_per_shard, run_tag)
 
 
 class WriteErrors(WriteJsonLines):
     """error rows -> OUT/errors/errors-SSSSS-of-NNNNN.jsonl."""
 
-    def __init__(self, output: str, rows_per_shard: int = 1_000_000):
-        super().__init__(output, "errors", rows_per_shard)
+    def __init__(self, output: str, run_tag: str = "", rows_per_shard: int = 1_000_000):
+        super().__init__(output, "errors", rows_per_shard, run_tag)

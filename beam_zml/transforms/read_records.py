@@ -1,0 +1,102 @@
+"""Where record ids come from: a Zenodo search, a list of ids, or a harvested JSON-lines file."""
+
+from __future__ import annotations
+
+import json
+
+import apache_beam as beam
+
+from beam_zml.harvest import SearchQuery, harvest
+from beam_zml.records import RecordSource
+from beam_zml.transforms.counters import inc
+from beam_zml.zenodo import ZenodoClient, ZenodoSettings
+
+
+def zenodo_source(record: int | dict) -> RecordSource:
+    """A record to fetch: an id (its metadata is fetched later) or the record's JSON."""
+    if isinstance(record, dict):
+        title = (record.get("metadata") or {}).get("title") or record.get("title")
+        return RecordSource(int(record["id"]), "", None, title=title, raw=record)
+    return RecordSource(int(record), "", None)
+
+
+class _HarvestFn(beam.DoFn):
+    """The whole search, in one place: it is sequential anyway, paced at the search limit."""
+
+    def __init__(self, settings: ZenodoSettings, max_records: int | None, cap: int):
+        self._settings = settings
+        self._max_records = max_records
+        self._cap = cap
+
+    def setup(self):
+        self._client = ZenodoClient(self._settings)
+
+    def process(self, query: SearchQuery):
+        for record in harvest(
+            self._client.search, query, page_size=self._client.page_size, max_records=self._max_records, cap=self._cap
+        ):
+            inc("records_harvested")
+            yield zenodo_source(record)
+
+    def teardown(self):
+        self._client.close()
+
+
+class HarvestRecords(beam.PTransform):
+    """A SearchQuery -> a RecordSource per record found."""
+
+    def __init__(self, query: SearchQuery, settings: ZenodoSettings, max_records: int | None, cap: int):
+        super().__init__()
+        self._query = query
+        self._settings = settings
+        self._max_records = max_records
+        self._cap = cap
+
+    def expand(self, pipeline):
+        return (
+            pipeline
+            | "Query" >> beam.Create([self._query])
+            | "Search" >> beam.ParDo(_HarvestFn(self._settings, self._max_records, self._cap))
+        )
+
+
+class ReadRecordIds(beam.PTransform):
+    """Ids -> a RecordSource each, whose metadata is fetched with its code."""
+
+    def __init__(self, ids: list[int]):
+        super().__init__()
+        self._ids = ids
+
+    def expand(self, pipeline):
+        return pipeline | "Ids" >> beam.Create(self._ids) | "ToSource" >> beam.Map(zenodo_source)
+
+
+class ReadRecordsJsonl(beam.PTransform):
+    """The output of `zml harvest` (one record JSON a line) -> a RecordSource each."""
+
+    def __init__(self, path: str):
+        super().__init__()
+        self._path = path
+
+    def expand(self, pipeline):
+        return (
+            pipeline
+            | "ReadLines" >> beam.io.ReadFromText(self._path)
+            | "Parse" >> beam.Map(json.loads)
+            | "ToSource" >> beam.Map(zenodo_source)
+        )
+
+
+def _not_done(source: RecordSource, done: frozenset) -> bool:
+    return source.record_id not in done
+
+
+class SkipRecordsDone(beam.PTransform):
+    """Drops the records that a resumed dataset already holds."""
+
+    def __init__(self, done: frozenset):
+        super().__init__()
+        self._done = done
+
+    def expand(self, sources):
+        return sources | "NotDone" >> beam.Filter(_not_done, self._done)

@@ -1,0 +1,432 @@
+"""A real HTTP server on loopback that speaks Zenodo's API (shared/ZENODO.md) and GitHub's archive endpoint.
+
+Tests talk to it over real sockets instead of mocking `requests`, so the client's retries, pacing, streaming
+and redirects meet the same bytes they would meet in production. Everything a test needs to set up is an
+attribute or a method:
+
+    with ZenodoServer() as server:
+        server.add_record({"id": 2, "conceptrecid": "1", "title": "x"}, {"owner/repo-v1.zip": data})
+        server.add_github_archive("owner", "repo", "v1", data)
+        server.limits = {"search": 30, "other": 60}   # requests per `server.window` seconds
+        server.window = 1.0                           # scale the window: 60 a second is 3600/min
+        server.max_results = 50                       # the deep-paging cap (Zenodo: 10,000)
+        server.inject("/api/records/2", "503", times=2)
+        ...
+        server.log                                    # every request, in order
+        server.injected_429s, server.earned_429s
+
+Faults (`inject`): "429" (Retry-After: seconds), "429-reset" (only X-RateLimit-Reset, seconds from now),
+"500", "503", "html" (an HTML error page with `status`, 502 by default), "drop" (close without a response),
+"truncate" (Content-Length promises more than is sent), "slow" (sleep seconds, then answer), "wrong-bytes"
+(the right length, the wrong content), "410" (a deleted record), "404".
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import json
+import math
+import re
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable
+from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
+
+TOKEN = "zenodo-test-token"  # the server's one valid personal access token, unless a test passes others
+FAULTS = {"429", "429-reset", "500", "503", "html", "drop", "truncate", "slow", "wrong-bytes", "410", "404"}
+SORTS = {  # Zenodo's sort values: the field they order by and whether descending; None keeps id order
+    "bestmatch": None,
+    "newest": ("created", True),
+    "oldest": ("created", False),
+    "mostrecent": ("created", True),
+    "-mostrecent": ("created", False),
+    "updated-desc": ("updated", True),
+    "updated-asc": ("updated", False),
+    "publication-desc": ("metadata.publication_date", True),
+    "publication-asc": ("metadata.publication_date", False),
+    "version": None,
+    "mostviewed": None,
+    "mostdownloaded": None,
+}
+FIELD_ALIASES = {"type": "metadata.resource_type.type", "resource_type.type": "metadata.resource_type.type"}
+RANGE = re.compile(r"^([\w.]+):([\[{])\s*(\S+)\s+TO\s+(\S+)\s*([\]}])$")
+FIELD_TERM = re.compile(r'^([\w.]+):"?([^"]*)"?$')
+HTML_PAGE = "<html><head><title>{0} {1}</title></head><body><center><h1>{0} {1}</h1></center><hr><center>nginx</center></body></html>"
+REASONS = {502: "Bad Gateway", 503: "Service Temporarily Unavailable", 500: "Internal Server Error"}
+
+
+@dataclass
+class LoggedRequest:
+    """One request as the server saw it: `target` is the raw request line's URL, exactly as sent."""
+
+    method: str
+    target: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    time: float  # time.monotonic() when it arrived, for pacing assertions
+    status: int | None = None  # None when the connection was dropped without an answer
+
+
+@dataclass
+class Reply:
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Fault:
+    matches: Callable[[str], bool]
+    kind: str
+    times: int
+    seconds: float
+    status: int
+
+
+def json_reply(status: int, payload: dict, headers: dict | None = None) -> Reply:
+    return Reply(status, json.dumps(payload).encode(), {"Content-Type": "application/json", **(headers or {})})
+
+
+def parse_time(text: str) -> datetime:
+    """An ISO date or datetime as an aware UTC datetime (Zenodo's `created` carries +00:00)."""
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def lookup(record: dict, name: str):
+    """A field by its (legacy) dotted name, at the top level or under `metadata`."""
+    name = FIELD_ALIASES.get(name, name)
+    for root in (record, record.get("metadata", {})):
+        value = root
+        for part in name.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if value is not None:
+            return value
+    return None
+
+
+def in_range(value, low: str, high: str, low_inclusive: bool, high_inclusive: bool) -> bool:
+    """Elasticsearch's `[A TO B}` on dates; a date-only inclusive upper bound takes in that whole day."""
+    if value is None:
+        return False
+    moment = parse_time(str(value))
+    if low != "*":
+        start = parse_time(low)
+        if moment < start or (moment == start and not low_inclusive):
+            return False
+    if high != "*":
+        end = parse_time(high)
+        if high_inclusive and "T" not in high:
+            return moment < end + timedelta(days=1)
+        if moment > end or (moment == end and not high_inclusive):
+            return False
+    return True
+
+
+def matches_query(record: dict, q: str) -> bool:
+    """Terms joined by AND: `field:[A TO B}` ranges, `field:value`, or free text found in the title."""
+    for term in (t.strip().removeprefix("(").removesuffix(")") for t in re.split(r"\s+AND\s+", q)):
+        if not term:
+            continue
+        if found := RANGE.match(term):
+            name, opening, low, high, closing = found.groups()
+            if not in_range(lookup(record, name), low, high, opening == "[", closing == "]"):
+                return False
+        elif found := FIELD_TERM.match(term):
+            name, value = found.groups()
+            if str(lookup(record, name)).lower() != value.lower():
+                return False
+        elif term.strip('"').lower() not in str(lookup(record, "title") or "").lower():
+            return False
+    return True
+
+
+class ZenodoServer:
+    """Zenodo and GitHub on 127.0.0.1, on a free port, for as long as the `with` block lasts."""
+
+    def __init__(self, tokens: tuple[str, ...] = (TOKEN,)):
+        self.tokens = set(tokens)
+        self.limits: dict[str, int] | None = {"search": 30, "other": 60}  # Zenodo's documented guest limits
+        self.window = 60.0
+        self.max_results = 10_000
+        self.records: dict[int, dict] = {}
+        self.files: dict[tuple[int, str], bytes] = {}
+        self.deleted: dict[int, dict] = {}  # record id -> tombstone
+        self.hidden: set[int] = set()
+        self.archives: dict[tuple[str, str, str], bytes] = {}
+        self.log: list[LoggedRequest] = []
+        self.injected_429s = 0
+        self.earned_429s = 0
+        self._faults: list[Fault] = []
+        self._hits: dict[str, collections.deque] = collections.defaultdict(collections.deque)
+        self._lock = threading.Lock()
+        self._http = _HTTPServer(("127.0.0.1", 0), _Handler)
+        self._http.app = self
+        self.url = f"http://127.0.0.1:{self._http.server_address[1]}"
+        self._thread = threading.Thread(target=self._http.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    def __enter__(self) -> ZenodoServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._http.shutdown()
+        self._http.server_close()
+        self._thread.join()
+
+    # --- what tests set up -----------------------------------------------------------------------------------
+
+    def add_record(self, record: dict, files: dict[str, bytes] | None = None) -> dict:
+        """Store a legacy-JSON record; `files` (key -> bytes) become its `files` list with md5s and content links."""
+        record = json.loads(json.dumps(record))
+        record_id = int(record["id"])
+        record.setdefault("recid", str(record_id))
+        record.setdefault("created", datetime.now(timezone.utc).isoformat())
+        record.setdefault("metadata", {})
+        record.setdefault("links", {})["self"] = f"{self.url}/api/records/{record_id}"
+        if files is not None:
+            record["files"] = [self._file_entry(record_id, key, data) for key, data in files.items()]
+            self.files.update({(record_id, key): data for key, data in files.items()})
+        record.setdefault("files", [])
+        self.records[record_id] = record
+        return record
+
+    def add_github_archive(self, owner: str, repo: str, tag: str, data: bytes) -> None:
+        self.archives[(owner, repo, tag)] = data
+
+    def delete_record(self, record_id: int, tombstone: dict | None = None) -> None:
+        self.deleted[record_id] = tombstone or {"removal_reason": {"id": "spam"}, "note": "", "is_visible": True}
+
+    def hide_record(self, record_id: int) -> None:
+        self.hidden.add(record_id)
+
+    def inject(self, path: str | Callable[[str], bool], fault: str, times: int = 1, *, seconds: float = 1.0, status: int = 502) -> None:
+        """Answer the next `times` requests to `path` (exact, or a predicate on the decoded path) with `fault`."""
+        if fault not in FAULTS:
+            raise ValueError(f"unknown fault {fault!r}; known: {sorted(FAULTS)}")
+        matches = path if callable(path) else path.__eq__
+        with self._lock:
+            self._faults.append(Fault(matches, fault, times, seconds, status))
+
+    def requests_to(self, path: str) -> list[LoggedRequest]:
+        return [entry for entry in self.log if entry.path == path]
+
+    def file_url(self, record_id: int, key: str) -> str:
+        return f"{self.url}/api/records/{record_id}/files/{quote(key, safe='/')}/content"
+
+    # --- serving -----------------------------------------------------------------------------------------------
+
+    def serve(self, handler: BaseHTTPRequestHandler) -> None:
+        """Log the request, apply the rate limit, then any injected fault, then route it."""
+        target = urlsplit(handler.path)
+        path = unquote(target.path)
+        entry = LoggedRequest(handler.command, handler.path, path, parse_qs(target.query, keep_blank_values=True),
+                              dict(handler.headers.items()), time.monotonic())
+        with self._lock:
+            self.log.append(entry)
+        bucket = ("search" if path == "/api/records" else "other") if path.startswith("/api/") else None
+        admitted, limit_headers = self._admit(bucket)
+        fault = self._take_fault(path) if admitted else None
+        if not admitted:
+            reply = json_reply(429, {"status": 429, "message": "Too many requests."})
+        elif fault and fault.kind == "drop":
+            handler.close_connection = True
+            return
+        else:
+            if fault and fault.kind == "slow":
+                time.sleep(fault.seconds)
+            reply = self._faulty_reply(fault, path, entry) if fault else self._route(path, entry)
+        reply.headers = {**limit_headers, **reply.headers}
+        entry.status = reply.status
+        if reply.status == 429:
+            with self._lock:
+                if admitted:
+                    self.injected_429s += 1
+                else:
+                    self.earned_429s += 1
+        _send(handler, reply, truncate=fault is not None and fault.kind == "truncate")
+
+    def _admit(self, bucket: str | None) -> tuple[bool, dict[str, str]]:
+        """A moving window per bucket, as Zenodo counts: admitted or not, and the X-RateLimit headers."""
+        limit = (self.limits or {}).get(bucket) if bucket else None
+        if limit is None:
+            return True, {}
+        with self._lock:
+            now = time.time()
+            hits = self._hits[bucket]
+            while hits and hits[0] <= now - self.window:
+                hits.popleft()
+            admitted = len(hits) < limit
+            if admitted:
+                hits.append(now)
+            reset = hits[0] + self.window if hits else now
+        headers = {"X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": str(limit - len(hits)),
+                   "X-RateLimit-Reset": str(math.ceil(reset))}
+        if not admitted:
+            headers["Retry-After"] = str(max(1, math.ceil(reset - now)))
+        return admitted, headers
+
+    def _take_fault(self, path: str) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.times > 0 and fault.matches(path):
+                    fault.times -= 1
+                    return fault
+        return None
+
+    def _faulty_reply(self, fault: Fault, path: str, entry: LoggedRequest) -> Reply:
+        """The reply a fault stands for; "slow", "truncate" and "wrong-bytes" spoil the real one."""
+        kind = fault.kind
+        if kind == "429":
+            return json_reply(429, {"status": 429, "message": "Too many requests."}, {"Retry-After": f"{fault.seconds:g}"})
+        if kind == "429-reset":
+            reset = str(math.ceil(time.time() + fault.seconds))
+            return json_reply(429, {"status": 429, "message": "Too many requests."},
+                              {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset})
+        if kind in ("500", "503"):
+            return json_reply(int(kind), {"status": int(kind), "message": "Internal server error."})
+        if kind == "html":
+            page = HTML_PAGE.format(fault.status, REASONS.get(fault.status, "Error"))
+            return Reply(fault.status, page.encode(), {"Content-Type": "text/html"})
+        if kind == "410":
+            return json_reply(410, {"status": 410, "message": "Record deleted", "tombstone": {"removal_reason": {"id": "spam"}}})
+        if kind == "404":
+            return json_reply(404, {"status": 404, "message": "The persistent identifier does not exist."})
+        reply = self._route(path, entry)
+        if kind == "wrong-bytes":
+            reply.body = bytes(byte ^ 0xFF for byte in reply.body)
+        return reply
+
+    def _route(self, path: str, entry: LoggedRequest) -> Reply:
+        authenticated = entry.headers.get("Authorization", "").removeprefix("Bearer ") in self.tokens
+        if path == "/api/records":
+            return self._search(entry.query, authenticated)
+        if found := re.fullmatch(r"/api/records/([^/]+)", path):
+            return self._record(found.group(1))
+        if found := re.fullmatch(r"/api/records/([^/]+)/files/(.+)/content", path):
+            return self._file(found.group(1), found.group(2))
+        if found := re.fullmatch(r"/([^/]+)/([^/]+)/archive/refs/tags/(.+)\.zip", path):
+            owner, repo, tag = found.groups()
+            return Reply(302, headers={"Location": f"{self.url}/codeload/{owner}/{repo}/zip/refs/tags/{quote(tag, safe='/')}"})
+        if found := re.fullmatch(r"/codeload/([^/]+)/([^/]+)/zip/refs/tags/(.+)", path):
+            data = self.archives.get(found.groups())
+            return Reply(200, data, {"Content-Type": "application/zip"}) if data is not None else Reply(404, b"Not Found")
+        return json_reply(404, {"status": 404, "message": "The requested URL was not found on the server."})
+
+    # --- Zenodo's endpoints ---------------------------------------------------------------------------------------
+
+    def _search(self, query: dict[str, list[str]], authenticated: bool) -> Reply:
+        params = {name: values[-1] for name, values in query.items()}
+        invalid = json_reply(400, {"status": 400, "message": "Invalid querystring parameters."})
+        try:
+            page, size = int(params.get("page", 1)), int(params.get("size", 10))
+        except ValueError:
+            return invalid
+        max_size = 100 if authenticated else 25
+        if size > max_size:
+            return json_reply(400, {"status": 400, "message": "A validation error occurred.", "errors": [
+                {"field": "size", "messages": [f"Page size cannot be greater than {max_size}. ..."]}]})
+        sort = params.get("sort", "bestmatch" if params.get("q") else "newest")
+        if page < 1 or size < 1 or sort not in SORTS or (page - 1) * size >= self.max_results:
+            return invalid
+        hits = self._find(params, sort)
+        envelope = {"hits": {"hits": hits[(page - 1) * size: page * size], "total": len(hits)}, "aggregations": {},
+                    "links": self._page_links(params, page, size, len(hits))}
+        return json_reply(200, envelope)
+
+    def _find(self, params: dict[str, str], sort: str) -> list[dict]:
+        visible = [r for i, r in sorted(self.records.items()) if i not in self.deleted and i not in self.hidden]
+        if params.get("all_versions", "false").lower() in ("false", "0"):
+            visible = [r for r in visible if r is self._latest(self._concept(r), visible)]
+        if params.get("type"):
+            visible = [r for r in visible if lookup(r, "type") == params["type"]]
+        if params.get("q"):
+            visible = [r for r in visible if matches_query(r, params["q"])]
+        if SORTS[sort]:
+            name, descending = SORTS[sort]
+            visible.sort(key=lambda r: str(lookup(r, name) or ""), reverse=descending)
+        return visible
+
+    def _page_links(self, params: dict[str, str], page: int, size: int, total: int) -> dict[str, str]:
+        """Zenodo computes `next` from the true total, even past the deep-paging cap (ZENODO.md's trap)."""
+        def link(number: int) -> str:
+            return f"{self.url}/api/records?{urlencode({**params, 'page': number, 'size': size})}"
+        links = {"self": link(page)}
+        if page * size < total:
+            links["next"] = link(page + 1)
+        if page > 1:
+            links["prev"] = link(page - 1)
+        return links
+
+    @staticmethod
+    def _concept(record: dict) -> str:
+        return str(record.get("conceptrecid") or f"record:{record['id']}")
+
+    def _latest(self, concept: str, records: list[dict]) -> dict | None:
+        """The version marked is_last, else the highest id, among `records` of one concept."""
+        versions = [r for r in records if self._concept(r) == concept]
+        marked = [r for r in versions if ((lookup(r, "relations.version") or [{}])[0]).get("is_last")]
+        return max(marked or versions, key=lambda r: int(r["id"]), default=None)
+
+    def _record(self, record_id: str) -> Reply:
+        """A record; a concept id redirects to its latest live version."""
+        number = int(record_id) if record_id.isdigit() else None
+        if number in self.deleted:
+            return json_reply(410, {"status": 410, "message": "Record deleted", "tombstone": self.deleted[number]})
+        if number in self.records and number not in self.hidden:
+            return json_reply(200, self.records[number])
+        live = [r for i, r in self.records.items() if i not in self.deleted and i not in self.hidden]
+        latest = None if number in self.hidden else self._latest(record_id, live)
+        if latest is not None:
+            return Reply(302, headers={"Location": f"{self.url}/api/records/{latest['id']}"})
+        return json_reply(404, {"status": 404, "message": "The persistent identifier does not exist."})
+
+    def _file(self, record_id: str, key: str) -> Reply:
+        number = int(record_id) if record_id.isdigit() else None
+        data = self.files.get((number, key))
+        if data is None or number in self.deleted or number in self.hidden:
+            return json_reply(404, {"status": 404, "message": "The persistent identifier does not exist."})
+        return Reply(200, data, {"Content-Type": "application/octet-stream"})
+
+    def _file_entry(self, record_id: int, key: str, data: bytes) -> dict:
+        return {"id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{record_id}/{key}")), "key": key, "size": len(data),
+                "checksum": f"md5:{hashlib.md5(data).hexdigest()}", "links": {"self": self.file_url(record_id, key)}}
+
+
+def _send(handler: BaseHTTPRequestHandler, reply: Reply, *, truncate: bool) -> None:
+    """Write the reply; a truncated one promises its full length, sends half, and closes."""
+    handler.send_response(reply.status)
+    for name, value in reply.headers.items():
+        handler.send_header(name, value)
+    handler.send_header("Content-Length", str(len(reply.body)))
+    handler.end_headers()
+    handler.wfile.write(reply.body[: len(reply.body) // 2] if truncate else reply.body)
+    if truncate:
+        handler.close_connection = True
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as the client's pooled session expects
+
+    def do_GET(self) -> None:
+        self.server.app.serve(self)
+
+    def log_message(self, format: str, *args) -> None:
+        """Quiet: the server keeps its own log in `ZenodoServer.log`."""
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    app: ZenodoServer
+
+    def handle_error(self, request, client_address) -> None:
+        """A client that timed out and hung up is expected (the "slow" fault); anything else is a server bug."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
