@@ -42,9 +42,24 @@ def test_missing_path_is_refused(capsys, tmp_path):
     assert (status, err) == (2, f"zml build: error: --local {tmp_path / 'nope'}: no such file or directory\n")
 
 
-def test_required_options_are_named(capsys):
-    status, err = run_cli(capsys, ["build", "--output", "x"])
-    assert status == 2 and "one of the arguments --local is required" in err and err.count("\n") == 1
+def test_required_options_are_named(capsys, repository):
+    status, err = run_cli(capsys, ["build", "--local", str(repository)])
+    assert status == 2 and "the following arguments are required: --output" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "extra, expected",
+    [
+        (["--ids", "12,x"], "argument --ids: not a record id: 'x'"),
+        (["--ids", "1", "--local", "."], "argument --local: not allowed with argument --ids"),
+        (["--since", "last week"], "argument --since: not a date or ISO date-time: last week"),
+        (["--exclude-pattern", "(unclosed"], "argument --exclude-pattern: not a regular expression"),
+        (["--records-jsonl", "/nonexistent.jsonl"], "--records-jsonl /nonexistent.jsonl: no such file or directory"),
+    ],
+)
+def test_bad_zenodo_options(capsys, tmp_path, extra, expected):
+    status, err = run_cli(capsys, ["build", "--output", str(tmp_path / "out"), *extra])
+    assert status == 2 and expected in err and err.count("\n") == 1, err
 
 
 def test_unknown_command(capsys):

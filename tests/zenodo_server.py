@@ -282,7 +282,7 @@ class ZenodoServer:
         return None
 
     def _faulty_reply(self, fault: Fault, path: str, entry: LoggedRequest) -> Reply:
-        """The reply a fault stands for; "slow", "truncate" and "wrong-bytes" spoil the real one."""
+        """The reply a fault stands for; after "slow" (already slept), "truncate" and "wrong-bytes" the real one, spoilt."""
         kind = fault.kind
         if kind == "429":
             return json_reply(429, {"status": 429, "message": "Too many requests."}, {"Retry-After": f"{fault.seconds:g}"})
@@ -344,7 +344,8 @@ class ZenodoServer:
     def _find(self, params: dict[str, str], sort: str) -> list[dict]:
         visible = [r for i, r in sorted(self.records.items()) if i not in self.deleted and i not in self.hidden]
         if params.get("all_versions", "false").lower() in ("false", "0"):
-            visible = [r for r in visible if r is self._latest(self._concept(r), visible)]
+            latest = {int(r["id"]) for r in self._latest_versions(visible).values()}
+            visible = [r for r in visible if int(r["id"]) in latest]
         if params.get("type"):
             visible = [r for r in visible if lookup(r, "type") == params["type"]]
         if params.get("q"):
@@ -366,14 +367,15 @@ class ZenodoServer:
         return links
 
     @staticmethod
-    def _concept(record: dict) -> str:
-        return str(record.get("conceptrecid") or f"record:{record['id']}")
-
-    def _latest(self, concept: str, records: list[dict]) -> dict | None:
-        """The version marked is_last, else the highest id, among `records` of one concept."""
-        versions = [r for r in records if self._concept(r) == concept]
-        marked = [r for r in versions if ((lookup(r, "relations.version") or [{}])[0]).get("is_last")]
-        return max(marked or versions, key=lambda r: int(r["id"]), default=None)
+    def _latest_versions(records: list[dict]) -> dict[str, dict]:
+        """Concept id -> its latest version: the one marked is_last, else the highest id."""
+        concepts: dict[str, list[dict]] = collections.defaultdict(list)
+        for record in records:
+            concepts[str(record.get("conceptrecid") or f"record:{record['id']}")].append(record)
+        def latest(versions: list[dict]) -> dict:
+            marked = [r for r in versions if ((lookup(r, "relations.version") or [{}])[0]).get("is_last")]
+            return max(marked or versions, key=lambda r: int(r["id"]))
+        return {concept: latest(versions) for concept, versions in concepts.items()}
 
     def _record(self, record_id: str) -> Reply:
         """A record; a concept id redirects to its latest live version."""
@@ -383,7 +385,7 @@ class ZenodoServer:
         if number in self.records and number not in self.hidden:
             return json_reply(200, self.records[number])
         live = [r for i, r in self.records.items() if i not in self.deleted and i not in self.hidden]
-        latest = None if number in self.hidden else self._latest(record_id, live)
+        latest = None if number in self.hidden else self._latest_versions(live).get(record_id)
         if latest is not None:
             return Reply(302, headers={"Location": f"{self.url}/api/records/{latest['id']}"})
         return json_reply(404, {"status": 404, "message": "The persistent identifier does not exist."})
