@@ -606,17 +606,34 @@ def benchmark(args, corpus: str, described: str, tiny: str, work: Path) -> None:
           + ".\n")
 
     if not args.no_profile:
-        profiles(corpus, tiny, work, median, total)
+        profiles(corpus, tiny, work, median, total, args.repeats)
 
 
-def profiles(corpus: str, tiny: str, work: Path, median: dict, loop_seconds: float) -> None:
-    """The loop and the warm in_memory pipeline under cProfile, own time by category, side by side."""
-    loop_stats, loop_wall = profile(baseline_loop, corpus, work / "loop")
-    full_stats, full_wall = profile(pipeline_in_process, corpus, work / "profiled-full")
-    tiny_stats, tiny_wall = profile(pipeline_in_process, tiny, work / "profiled-tiny")
-    loop, full, fixed = (own_time_by_category(stats) for stats in (loop_stats, full_stats, tiny_stats))
+def _median_shares(runs: list[dict[str, float]]) -> dict[str, float]:
+    names = set().union(*runs)
+    return {name: statistics.median(shares.get(name, 0.0) for shares in runs) for name in names}
+
+
+def profiles(corpus: str, tiny: str, work: Path, median: dict, loop_seconds: float, repeats: int) -> None:
+    """The loop and the warm in_memory pipeline under cProfile, own time by category, side by side (medians)."""
+    shares: dict[str, list] = collections.defaultdict(list)
+    walls: dict[str, list] = collections.defaultdict(list)
+    for repeat in range(repeats):
+        for name, function, where in (
+            ("loop", baseline_loop, (corpus, work / "loop")),
+            ("full", pipeline_in_process, (corpus, work / f"profiled-full-{repeat}")),
+            ("fixed", pipeline_in_process, (tiny, work / f"profiled-tiny-{repeat}")),
+        ):
+            stats, seconds = profile(function, *where)
+            shares[name].append(own_time_by_category(stats))
+            walls[name].append(seconds)
+            if name == "full":
+                full_stats = stats
+    loop, full, fixed = (_median_shares(shares[name]) for name in ("loop", "full", "fixed"))
+    loop_wall, full_wall, tiny_wall = (statistics.median(walls[name]) for name in ("loop", "full", "fixed"))
     totals = [sum(shares.values()) for shares in (loop, full, fixed)]
-    print("## Where the time goes: cProfile, own time of every function by category (stdlib and builtins by caller)\n")
+    print(f"## Where the time goes: cProfile, own time of every function by category, median of {repeats} "
+          "(stdlib and builtins by caller)\n")
     print(f"Pipeline: {WARM}, so no imports or process start-up. Columns: the loop; the pipeline on the corpus; the "
           f"pipeline on the {TINY_FILES}-file corpus (its fixed cost); their difference (the cost that grows with the data).\n")
     print("| category | loop s | loop % | pipeline s | pipeline % | fixed s | grows with data s |")
@@ -641,12 +658,13 @@ def profiles(corpus: str, tiny: str, work: Path, median: dict, loop_seconds: flo
           f"Beam and the rest take {100 * rest[1] / totals[1]:.0f}%, {beam_fixed:.2f} s of it whatever the input, "
           f"and beam_zml's own work {100 * ours[1] / totals[1]:.0f}%.\n")
 
-    print("Top beam_zml functions by cumulative time (pipeline profile):\n")
+    print("Top beam_zml functions by cumulative time (last pipeline profile; the expand()s are graph construction):\n")
     print("| function | calls | own s | cumulative s |")
     print("|---|---:|---:|---:|")
     for name, calls, own, cumulative in top_cumulative(full_stats, "/beam_zml/", 12):
         print(f"| {name} | {calls:,} | {own:.3f} | {cumulative:.3f} |")
-    print("\nTop Beam functions by cumulative time (pipeline profile; Beam's Cython parts show as their callers' own time):\n")
+    print("\nTop Beam functions by cumulative time (last pipeline profile; Beam's Cython parts show as their callers' "
+          "own time):\n")
     print("| function | calls | own s | cumulative s |")
     print("|---|---:|---:|---:|")
     for name, calls, own, cumulative in top_cumulative(full_stats, "/apache_beam/", 24):

@@ -13,7 +13,6 @@ import argparse
 import json
 import sys
 
-from apache_beam.io.filesystems import FileSystems
 from tqdm import tqdm
 
 from beam_zml import options as cli

@@ -6,7 +6,6 @@ import datetime as dt
 import io
 import json
 import zipfile
-from pathlib import Path
 
 import pytest
 
