@@ -9,10 +9,19 @@ USAGE = """usage: zml COMMAND [options]
 commands:
   build    build the dataset (the same as python -m pipelines.build_dataset)
   harvest  list Zenodo records into a JSON-lines file (python -m pipelines.harvest_records)
+  report   write an HTML page with plots of a built dataset's shape (OUT/report/index.html)
+  show     print one image of a built dataset back as text
+  export-png  write a dataset's images as grayscale PNGs, one folder per extension
 
 zml COMMAND --help tells more."""
 
-COMMANDS = {"build": "pipelines.build_dataset", "harvest": "pipelines.harvest_records"}
+COMMANDS = {
+    "build": "pipelines.build_dataset",
+    "harvest": "pipelines.harvest_records",
+    "report": "beam_zml.report",
+    "show": "beam_zml.show",
+    "export-png": "beam_zml.export_png",
+}
 
 
 def main(argv: list[str] | None = None) -> int:

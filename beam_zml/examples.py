@@ -7,12 +7,13 @@ shard is just those members concatenated: the sink never recompresses anything.
 
 from __future__ import annotations
 
-import functools
 import struct
 
 import google_crc32c
 import numpy as np
 from isal import igzip
+
+from beam_zml import example_proto
 
 GZIP_LEVEL = 1  # ISA-L level 1: ~4x zlib-6's speed for ~30% more bytes (../shared/PERF.md)
 
@@ -45,13 +46,13 @@ def encode_file_images(
     swhid: str,
 ) -> bytes:
     """All images of one file as one gzip member of TFRecord-framed tf.train.Examples."""
-    example_pb2 = _example_pb2()
+    example_class = example_proto.example_class()
     pixels = images.astype(images.dtype.newbyteorder("<"), copy=False)
     path_bytes, extension_bytes = path.encode("utf-8"), extension.encode("utf-8")
     language_bytes, swhid_bytes = language.encode("utf-8"), swhid.encode("ascii")
     framed = []
     for segment, (image, lines) in enumerate(zip(pixels, n_lines)):
-        example = example_pb2.Example()
+        example = example_class()
         feature = example.features.feature
         feature["image"].bytes_list.value.append(image.tobytes())
         feature["record_id"].int64_list.value.append(record_id)
@@ -80,11 +81,3 @@ def empty_gzip() -> bytes:
 def _masked_crc(data: bytes) -> bytes:
     crc = google_crc32c.value(data)
     return struct.pack("<I", (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF)
-
-
-@functools.lru_cache(maxsize=1)
-def _example_pb2():
-    """TensorFlow's Example protos, imported on first use: TensorFlow is slow to import."""
-    from tensorflow.core.example import example_pb2
-
-    return example_pb2

@@ -631,7 +631,7 @@ def profiles(corpus: str, tiny: str, work: Path, median: dict, loop_seconds: flo
                 full_stats = stats
     loop, full, fixed = (_median_shares(shares[name]) for name in ("loop", "full", "fixed"))
     loop_wall, full_wall, tiny_wall = (statistics.median(walls[name]) for name in ("loop", "full", "fixed"))
-    totals = [sum(shares.values()) for shares in (loop, full, fixed)]
+    totals = [sum(part.values()) for part in (loop, full, fixed)]
     print(f"## Where the time goes: cProfile, own time of every function by category, median of {repeats} "
           "(stdlib and builtins by caller)\n")
     print(f"Pipeline: {WARM}, so no imports or process start-up. Columns: the loop; the pipeline on the corpus; the "
@@ -642,7 +642,7 @@ def profiles(corpus: str, tiny: str, work: Path, median: dict, loop_seconds: flo
     for name in names:
         a, b, c = loop.get(name, 0.0), full.get(name, 0.0), fixed.get(name, 0.0)
         print(f"| {name} | {a:.3f} | {100 * a / totals[0]:.1f}% | {b:.3f} | {100 * b / totals[1]:.1f}% | {c:.3f} | {b - c:.3f} |")
-    ours = [sum(shares.get(name, 0.0) for name in BEAM_ZML) for shares in (loop, full, fixed)]
+    ours = [sum(part.get(name, 0.0) for name in BEAM_ZML) for part in (loop, full, fixed)]
     print(f"| **beam_zml's own work** | {ours[0]:.3f} | {100 * ours[0] / totals[0]:.0f}% | {ours[1]:.3f} | "
           f"{100 * ours[1] / totals[1]:.0f}% | {ours[2]:.3f} | {ours[1] - ours[2]:.3f} |")
     rest = [total - own for total, own in zip(totals, ours)]

@@ -1,0 +1,443 @@
+"""`zml report OUT`: one HTML page of tables and PNG plots that shows a built dataset's shape in a minute.
+
+The statistics are plain functions over the rows of files/ and records/ and over
+dataset.json, returning dicts and lists, so they are tested without plotting;
+`write_report` draws them with matplotlib (Agg, no display needed) and writes
+the page. Every number a plot shows is also in a table of the page, for readers
+who want the exact value and for tests.
+
+files/ can hold millions of rows, so it is read once, as a stream, into counters;
+only the few fields of records/ that the report uses are kept (never the trees).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import html
+import io
+import sys
+from typing import Callable, Iterable
+
+import numpy as np
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+from beam_zml.dataset import read_errors, read_manifest, read_rows
+from beam_zml.options import ArgumentParser, positive_int
+
+PROG = "zml report"
+
+# Files at a repository's root that say how it is documented, licensed, cited and packaged,
+# each tested on the file's lower-case name.
+REPOSITORY_FILES: dict[str, Callable[[str], bool]] = {
+    "README": lambda name: name.startswith("readme"),
+    "LICENSE or COPYING": lambda name: name.startswith(("license", "licence", "copying")),
+    "CITATION.cff": lambda name: name == "citation.cff",
+    ".zenodo.json": lambda name: name == ".zenodo.json",
+    "Dockerfile": lambda name: name == "dockerfile" or name.startswith("dockerfile."),
+    "Singularity": lambda name: name.startswith("singularity"),
+}
+
+NO_EXTENSION = "(none)"
+NO_LANGUAGE = "(unknown)"
+RECORD_FIELDS = ("record_id", "status", "error", "title", "archive_url", "n_files", "n_imaged", "n_images", "n_bytes")
+LARGEST_REPOSITORIES = 10
+
+
+def repository_file_kinds(path: str) -> list[str]:
+    """The kinds of REPOSITORY_FILES that `path` is, if it sits at the repository's root (case-insensitive)."""
+    if "/" in path:
+        return []
+    name = path.lower()
+    return [kind for kind, matches in REPOSITORY_FILES.items() if matches(name)]
+
+
+def count_files(files: Iterable[dict], ok_records: set[int]) -> dict:
+    """One pass over files/ rows: counts by extension, language and skip reason, and repository files.
+
+    Extensions and languages are lists of {"name", "files", "imaged", "images", "bytes"},
+    most files first. "repository_files" counts, per kind, the repositories among
+    `ok_records` that have such a file at their root (a repository with README.md
+    and README.rst counts once).
+    """
+    by_extension: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    by_language: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    skipped: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    found: dict[str, set[int]] = {kind: set() for kind in REPOSITORY_FILES}
+    for row in files:
+        imaged = row["status"] == "imaged"
+        tally = {"files": 1, "imaged": int(imaged), "images": row["n_segments"], "bytes": row["size"]}
+        by_extension[row["extension"] or NO_EXTENSION].update(tally)
+        by_language[row["language"] or NO_LANGUAGE].update(tally)
+        if not imaged:
+            skipped[row["reason"] or "unknown"].update(files=1, bytes=row["size"])
+        if row["record_id"] in ok_records:
+            for kind in repository_file_kinds(row["path"]):
+                found[kind].add(row["record_id"])
+    return {
+        "extensions": _ranked(by_extension),
+        "languages": _ranked(by_language),
+        "skipped": _ranked(skipped),
+        "repository_files": {kind: len(records) for kind, records in found.items()},
+    }
+
+
+def _ranked(counters: dict[str, collections.Counter]) -> list[dict]:
+    """Counters as rows, most files first, then by name so equal counts keep a stable order."""
+    rows = [{"name": name, **counter} for name, counter in counters.items()]
+    return sorted(rows, key=lambda row: (-row["files"], row["name"]))
+
+
+def zipf_fit(frequencies: list[int]) -> dict | None:
+    """The Zipf law f(rank) = scale * rank**-exponent that fits `frequencies` best by least squares on log-log axes.
+
+    None with fewer than 3 non-zero values: a line through two points says nothing.
+    """
+    counts = np.array(sorted(frequencies, reverse=True), dtype=float)
+    counts = counts[counts > 0]
+    if len(counts) < 3:
+        return None
+    slope, intercept = np.polyfit(np.log(np.arange(1, len(counts) + 1)), np.log(counts), 1)
+    return {"exponent": float(-slope), "scale": float(np.exp(intercept))}
+
+
+def distribution(values: list[int]) -> dict:
+    """min, median, mean, 90th percentile and max, as the per-repository table shows them."""
+    if not values:
+        return {"min": 0, "median": 0, "mean": 0, "p90": 0, "max": 0}
+    array = np.array(values, dtype=float)
+    return {
+        "min": int(array.min()),
+        "median": float(np.median(array)),
+        "mean": float(array.mean()),
+        "p90": float(np.percentile(array, 90)),
+        "max": int(array.max()),
+    }
+
+
+def dataset_statistics(manifest: dict, records: list[dict], files: Iterable[dict], errors: Iterable[dict]) -> dict:
+    """Everything the report shows, from dataset.json and the rows of records/, files/ and errors/."""
+    ok = [record for record in records if record["status"] == "ok"]
+    counted = count_files(files, {record["record_id"] for record in ok})
+    counts = manifest["counts"]
+    error_types = collections.Counter((error["stage"], error["error_type"]) for error in errors)
+    return {
+        "summary": {
+            "records_ok": counts["records"]["ok"],
+            "records_failed": counts["records"]["failed"],
+            "files_seen": counts["files"]["seen"],
+            "files_imaged": counts["files"]["imaged"],
+            "files_skipped": dict(sorted(counts["files"]["skipped"].items(), key=lambda item: (-item[1], item[0]))),
+            "images": counts["images"],
+            "bytes_seen": counts["bytes"]["seen"],
+            "bytes_imaged": counts["bytes"]["imaged"],
+            "errors": counts["errors"],
+            "pixel_dtype": manifest["image"]["dtype"],
+            "image_shape": manifest["image"]["shape"],
+        },
+        **counted,
+        "zipf": zipf_fit([row["files"] for row in counted["extensions"]]),
+        "repositories": len(ok),
+        "per_repository": {
+            field: distribution([record[field] for record in ok]) for field in ("n_files", "n_imaged", "n_images", "n_bytes")
+        },
+        "largest_repositories": sorted(ok, key=lambda record: (-record["n_images"], record["record_id"]))[:LARGEST_REPOSITORIES],
+        "per_repository_values": {field: [record[field] for record in ok] for field in ("n_files", "n_images")},
+        "failed_records": [record for record in records if record["status"] != "ok"],
+        "errors": [{"stage": stage, "error_type": kind, "count": n} for (stage, kind), n in error_types.most_common()],
+    }
+
+
+def read_statistics(output: str) -> dict:
+    """dataset_statistics of the dataset in `output`."""
+    records = [{field: row[field] for field in RECORD_FIELDS} for row in read_rows(output, "records")]
+    return dataset_statistics(read_manifest(output), records, read_rows(output, "files"), read_errors(output))
+
+
+# Plots: each returns PNG bytes. The colours: seen in light grey, imaged in blue.
+SEEN, IMAGED, ACCENT = "#c7c7c7", "#1f77b4", "#d62728"
+
+
+def _png(figure) -> bytes:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    figure.tight_layout()
+    figure.savefig(buffer, format="png", dpi=100)
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: the report is written on servers and in CI
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_top(rows: list[dict], what: str, top: int) -> bytes:
+    """Files (seen and imaged) and images of the `top` commonest kinds, as two bar charts side by side."""
+    plt = _pyplot()
+    shown = rows[:top]
+    names = [row["name"] for row in shown]
+    y = np.arange(len(shown))
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 0.3 * len(shown) + 1.6), sharey=True)
+    left.barh(y, [row["files"] for row in shown], color=SEEN, label="seen")
+    left.barh(y, [row["imaged"] for row in shown], color=IMAGED, label="imaged")
+    left.set_yticks(y, names)
+    left.invert_yaxis()
+    left.set_xlabel("files")
+    left.legend(loc="lower right")
+    right.barh(y, [row["images"] for row in shown], color=IMAGED)
+    right.set_xlabel("images")
+    total_images = sum(row["images"] for row in rows) or 1
+    share = sum(row["images"] for row in shown) / total_images
+    figure.suptitle(f"The {len(shown)} commonest {what} of {len(rows)}: {share:.1%} of all images")
+    return _png(figure)
+
+
+def plot_rank_frequency(rows: list[dict], zipf: dict | None) -> bytes:
+    """Files per extension against the extension's rank, log-log: a straight line is a Zipf law."""
+    plt = _pyplot()
+    counts = [row["files"] for row in rows]
+    ranks = np.arange(1, len(counts) + 1)
+    figure, axes = plt.subplots(figsize=(8, 5))
+    axes.loglog(ranks, counts, "o", color=IMAGED, markersize=4, label="extensions")
+    if zipf is not None:
+        fitted = zipf["scale"] * ranks.astype(float) ** -zipf["exponent"]
+        axes.loglog(ranks, fitted, "--", color=ACCENT, label=f"Zipf fit, s = {zipf['exponent']:.2f}")
+    for rank, row in zip(ranks[:8], rows[:8]):
+        axes.annotate(row["name"], (rank, row["files"]), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    axes.set_xlabel("rank of the extension (1 = most files)")
+    axes.set_ylabel("files")
+    axes.set_title("Rank-frequency of file extensions")
+    axes.legend()
+    return _png(figure)
+
+
+def plot_per_repository(values: dict[str, list[int]]) -> bytes:
+    """Histograms of files and images per repository, on logarithmic bins (sizes span orders of magnitude)."""
+    plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, (field, label) in zip(axes, (("n_files", "files"), ("n_images", "images"))):
+        positive = [value for value in values[field] if value > 0]
+        zeros = len(values[field]) - len(positive)
+        if positive:
+            bins = np.geomspace(1, max(max(positive), 2) * 1.01, 30)
+            ax.hist(positive, bins=bins, color=IMAGED)
+            ax.axvline(np.median(positive), color=ACCENT, linestyle="--", label=f"median {np.median(positive):,.0f}")
+            ax.legend()
+        ax.set_xscale("log")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel(f"{label} per repository")
+        ax.set_ylabel("repositories")
+        ax.set_title(f"{label.capitalize()} per repository" + (f" ({zeros} with none not shown)" if zeros else ""))
+    return _png(figure)
+
+
+def plot_repository_files(found: dict[str, int], repositories: int) -> bytes:
+    """Share of repositories with each kind of documentation, licence, citation and container file."""
+    plt = _pyplot()
+    kinds = list(found)
+    shares = [100 * found[kind] / repositories if repositories else 0 for kind in kinds]
+    figure, axes = plt.subplots(figsize=(8, 3.5))
+    y = np.arange(len(kinds))
+    axes.barh(y, shares, color=IMAGED)
+    axes.set_yticks(y, kinds)
+    axes.invert_yaxis()
+    axes.set_xlim(0, 100)
+    axes.set_xlabel("% of repositories (file at the root)")
+    for position, kind, share in zip(y, kinds, shares):
+        axes.text(min(share + 1, 80), position, f"{found[kind]:,} of {repositories:,} ({share:.0f}%)", va="center", fontsize=9)
+    axes.set_title("What repositories ship at their root")
+    return _png(figure)
+
+
+def plot_skipped(rows: list[dict]) -> bytes:
+    """Files not imaged, by reason."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(8, 0.35 * max(len(rows), 1) + 1.6))
+    if rows:
+        y = np.arange(len(rows))
+        axes.barh(y, [row["files"] for row in rows], color=SEEN)
+        axes.set_yticks(y, [row["name"] for row in rows])
+        axes.invert_yaxis()
+        for position, row in zip(y, rows):
+            axes.text(row["files"], position, f" {row['files']:,}", va="center", fontsize=9)
+        axes.set_xlabel("files")
+    else:
+        axes.text(0.5, 0.5, "no file was skipped", ha="center", va="center", transform=axes.transAxes)
+        axes.set_axis_off()
+    axes.set_title("Files not imaged, by reason")
+    return _png(figure)
+
+
+# The page.
+
+def _number(value: float) -> str:
+    return f"{value:,}" if isinstance(value, int) else f"{value:,.1f}"
+
+
+def _size(n_bytes: int) -> str:
+    """Bytes, exactly and in binary units."""
+    value, unit = float(n_bytes), "B"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            break
+        value /= 1024
+    return f"{n_bytes:,} ({value:,.1f} {unit})" if unit != "B" else f"{n_bytes:,} B"
+
+
+def _table(table_id: str, header: list[str], rows: list[list]) -> str:
+    """An HTML table; cells are escaped, numbers formatted with thousands separators."""
+    head = "".join(f"<th>{html.escape(name)}</th>" for name in header)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(cell if isinstance(cell, str) else _number(cell))}</td>" for cell in row) + "</tr>"
+        for row in rows
+    )
+    return f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def _figure(name: str, caption: str) -> str:
+    return f'<figure><img src="{name}" alt="{html.escape(caption)}"><figcaption>{html.escape(caption)}</figcaption></figure>'
+
+
+def _percent(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.1f}%" if whole else "-"
+
+
+def render_html(statistics: dict, output: str, top: int) -> str:
+    """The report page; the images it names are those `write_report` writes next to it."""
+    summary = statistics["summary"]
+    repositories = statistics["repositories"]
+    zipf = statistics["zipf"]
+    summary_rows = [
+        ["records ok", summary["records_ok"]],
+        ["records failed", summary["records_failed"]],
+        ["files seen", summary["files_seen"]],
+        ["files imaged", summary["files_imaged"]],
+        *[[f"files skipped: {reason}", n] for reason, n in summary["files_skipped"].items()],
+        ["images", summary["images"]],
+        ["bytes seen", _size(summary["bytes_seen"])],
+        ["bytes imaged", _size(summary["bytes_imaged"])],
+        ["errors", summary["errors"]],
+        ["extensions", len(statistics["extensions"])],
+        ["languages", len(statistics["languages"])],
+        ["pixels", f"{summary['pixel_dtype']}, {' x '.join(map(str, summary['image_shape']))}"],
+    ]
+
+    def kinds_table(table_id: str, rows: list[dict], name: str) -> str:
+        total = sum(row["images"] for row in rows)
+        return _table(
+            table_id,
+            [name, "files", "imaged", "images", "% of images"],
+            [[row["name"], row["files"], row["imaged"], row["images"], _percent(row["images"], total)] for row in rows[:top]],
+        )
+
+    per_repository = statistics["per_repository"]
+    labels = {"n_files": "files", "n_imaged": "files imaged", "n_images": "images", "n_bytes": "bytes"}
+    zipf_text = f"fitted exponent s = {zipf['exponent']:.2f}" if zipf is not None else "too few extensions to fit"
+    sections = [
+        ("Extensions", _figure("extensions.png", "Which extensions the files have: grey bars are all files, blue the imaged ones; "
+                               "the right panel is where the images come from.")
+         + kinds_table("extensions", statistics["extensions"], "extension")),
+        ("Languages", _figure("languages.png", "The same by detected language: the mix of languages a model trained on the images sees.")
+         + kinds_table("languages", statistics["languages"], "language")),
+        ("Rank and frequency of extensions", _figure(
+            "extension_rank_frequency.png",
+            f"A straight line on these log-log axes is a Zipf law, as zenodo-ml saw: few extensions hold most files ({zipf_text}).")
+         + f'<p id="zipf">Zipf exponent of extensions: {html.escape(zipf_text)}.</p>'),
+        ("Repositories", _figure("per_repository.png", "How big repositories are: most are small and a few huge ones "
+                                 "hold much of the data (red: the median).")
+         + _table("per_repository", ["per repository", "min", "median", "mean", "90th percentile", "max"],
+                  [[labels[field], *values.values()] for field, values in per_repository.items()])
+         + "<h3>Largest repositories by images</h3>"
+         + _table("largest_repositories", ["record", "title", "files", "imaged", "images", "bytes"],
+                  [[str(r["record_id"]), r["title"] or "", r["n_files"], r["n_imaged"], r["n_images"], r["n_bytes"]]
+                   for r in statistics["largest_repositories"]])),
+        ("Repository files", _figure("repository_files.png", "How many repositories document (README), license, "
+                                     "cite (CITATION.cff, .zenodo.json) and containerize (Dockerfile, Singularity) themselves.")
+         + _table("repository_files", ["file at the root", "repositories", f"% of {repositories:,}"],
+                  [[kind, n, _percent(n, repositories)] for kind, n in statistics["repository_files"].items()])),
+        ("Skipped files", _figure("skipped.png", "Why files were not imaged: binary, too large, empty, links and the like.")
+         + _table("skipped", ["reason", "files", "bytes"], [[row["name"], row["files"], row["bytes"]] for row in statistics["skipped"]])),
+        ("Errors", _table("errors", ["stage", "error type", "count"],
+                          [[e["stage"], e["error_type"], e["count"]] for e in statistics["errors"]])
+         + "<h3>Failed records</h3>"
+         + _table("failed_records", ["record", "title", "error"],
+                  [[str(r["record_id"]), r["title"] or r["archive_url"] or "", (r["error"] or "")[:300]]
+                   for r in statistics["failed_records"][:20]])),
+    ]
+    body = "".join(f"<section><h2>{html.escape(title)}</h2>{content}</section>" for title, content in sections)
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Dataset report: {html.escape(output)}</title>
+<style>
+body {{ font-family: sans-serif; max-width: 1150px; margin: 2em auto; color: #222; }}
+table {{ border-collapse: collapse; margin: 0.5em 0 1.5em; }}
+th, td {{ border-bottom: 1px solid #ddd; padding: 0.2em 0.8em; text-align: right; }}
+th:first-child, td:first-child {{ text-align: left; }}
+figure {{ margin: 1em 0; }} img {{ max-width: 100%; }} figcaption {{ color: #555; font-style: italic; }}
+</style></head>
+<body>
+<h1>Dataset report</h1>
+<p>{html.escape(output)}: {repositories:,} repositories, {summary["files_imaged"]:,} files imaged as {summary["images"]:,} images.</p>
+<section><h2>Summary</h2>{_table("summary", ["", "count"], summary_rows)}</section>
+{body}
+</body></html>
+"""
+
+
+def write_report(output: str, dest: str | None = None, top: int = 20) -> str:
+    """Write the page and its PNGs to `dest` (default OUT/report) and return the page's path."""
+    dest = dest or FileSystems.join(output, "report")
+    statistics = read_statistics(output)
+    files = {
+        "extensions.png": plot_top(statistics["extensions"], "extensions", top),
+        "languages.png": plot_top(statistics["languages"], "languages", top),
+        "extension_rank_frequency.png": plot_rank_frequency(statistics["extensions"], statistics["zipf"]),
+        "per_repository.png": plot_per_repository(statistics["per_repository_values"]),
+        "repository_files.png": plot_repository_files(statistics["repository_files"], statistics["repositories"]),
+        "skipped.png": plot_skipped(statistics["skipped"]),
+        "index.html": render_html(statistics, output, top).encode("utf-8"),
+    }
+    for name, data in files.items():
+        with FileSystems.create(FileSystems.join(dest, name), compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+            handle.write(data)
+    return FileSystems.join(dest, "index.html")
+
+
+def parser() -> argparse.ArgumentParser:
+    report = ArgumentParser(
+        prog=PROG,
+        description="Write an HTML page with plots of a built dataset: extensions, languages, their rank-frequency, "
+        "repository sizes, README/LICENSE/CITATION.cff/.zenodo.json/Dockerfile/Singularity files, skip reasons.",
+        allow_abbrev=False,
+    )
+    report.add_argument("output", metavar="OUT", help="a dataset built by zml build (local path or Beam FileSystems URL)")
+    report.add_argument("--dest", help="folder for index.html and the PNGs (default: OUT/report)")
+    report.add_argument("--top", type=positive_int, default=20, help="extensions and languages shown (default: %(default)s)")
+    return report
+
+
+def require_dataset(command: argparse.ArgumentParser, output: str) -> dict:
+    """dataset.json of `output`, or the command's one-line error if there is no finished dataset there."""
+    if not FileSystems.exists(FileSystems.join(output, "dataset.json")):
+        command.error(f"{output}: no dataset.json, so not a finished dataset")
+    return read_manifest(output)
+
+
+def main(argv: list[str] | None = None) -> int:
+    report = parser()
+    args = report.parse_args(argv)
+    require_dataset(report, args.output)
+    print(write_report(args.output, args.dest, args.top))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""`zml show OUT --record ID --path P [--segment K]`: print one image of a built dataset back as text.
+
+The file is looked up in files/ first, so a wrong path, a file that was not
+imaged or a segment past the file's last one gets an error that says so (and
+which segments exist) without scanning the images; then the images shards are
+scanned with tf.data until that image turns up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import numpy as np
+
+from beam_zml.dataset import feature_spec, read_rows, shard_paths
+from beam_zml.imagify import to_text
+from beam_zml.options import ArgumentParser, non_negative_int
+from beam_zml.report import require_dataset
+
+PROG = "zml show"
+BATCH = 256  # examples parsed at once: tf.io.parse_example is much faster on batches than one by one
+
+
+class ImageNotFound(LookupError):
+    """The dataset has no such image; the message says what it has instead."""
+
+
+def image_examples(output: str, manifest: dict, features: tuple[str, ...]):
+    """A tf.data.Dataset of dicts of the named features of every image, in shard order."""
+    import tensorflow as tf
+
+    spec = {name: feature for name, feature in feature_spec(manifest).items() if name in features}
+    records = tf.data.TFRecordDataset(shard_paths(output, "images"), compression_type="GZIP")
+    return records.batch(BATCH).map(lambda batch: tf.io.parse_example(batch, spec)).unbatch()
+
+
+def pixels(image: bytes, manifest: dict) -> np.ndarray:
+    """An image's bytes as its (height, width) array, in the dataset's pixel dtype (stored little-endian)."""
+    dtype = np.dtype(manifest["image"]["dtype"]).newbyteorder("<")
+    return np.frombuffer(image, dtype=dtype).reshape(manifest["image"]["shape"])
+
+
+def check_file(output: str, record_id: int, path: str, segment: int) -> None:
+    """Raise ImageNotFound unless files/ says the record's file was imaged into more than `segment` images."""
+    row = next((r for r in read_rows(output, "files") if r["record_id"] == record_id and r["path"] == path), None)
+    if row is None:
+        raise ImageNotFound(f"record {record_id} has no file {path!r}")
+    if row["status"] != "imaged":
+        raise ImageNotFound(f"{path!r} of record {record_id} was not imaged ({row['reason']})")
+    if segment >= row["n_segments"]:
+        last = row["n_segments"] - 1
+        have = "segment 0" if last == 0 else f"segments 0 to {last}"
+        raise ImageNotFound(f"{path!r} of record {record_id} has no segment {segment}: it has {have}")
+
+
+def find_image(output: str, manifest: dict, record_id: int, path: str, segment: int = 0) -> tuple[np.ndarray, int]:
+    """The pixels and real line count of one image; ImageNotFound if the dataset lacks it."""
+    check_file(output, record_id, path, segment)
+    examples = image_examples(output, manifest, ("image", "record_id", "path", "segment", "n_lines"))
+    wanted = examples.filter(
+        lambda e: (e["record_id"] == record_id) & (e["path"] == path.encode("utf-8")) & (e["segment"] == segment)
+    )
+    for example in wanted.take(1).as_numpy_iterator():
+        return pixels(example["image"], manifest), int(example["n_lines"])
+    raise ImageNotFound(f"files/ lists segment {segment} of {path!r} in record {record_id}, but images/ lacks it")
+
+
+def parser() -> argparse.ArgumentParser:
+    show = ArgumentParser(prog=PROG, description="Print one image of a built dataset as the text it was made of.", allow_abbrev=False)
+    show.add_argument("output", metavar="OUT", help="a dataset built by zml build")
+    show.add_argument("--record", type=int, required=True, metavar="ID", help="record id (see records/ or files/)")
+    show.add_argument("--path", required=True, metavar="P", help="path of the file inside the repository")
+    show.add_argument("--segment", type=non_negative_int, default=0, metavar="K", help="0-based image of the file (default: 0)")
+    return show
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    show = parser()
+    args = show.parse_args(argv)
+    manifest = require_dataset(show, args.output)
+    try:
+        image, n_lines = find_image(args.output, manifest, args.record, args.path, args.segment)
+    except ImageNotFound as error:
+        show.error(str(error))
+    for line in to_text(image, n_lines, pad=manifest["image"]["pad"]):
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
