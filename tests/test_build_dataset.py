@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import collections
 import hashlib
-import json
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from beam_zml.imagify import to_text
 from beam_zml.records import local_record_id
 from beam_zml.tree import to_networkx
 from pipelines import build_dataset
+from tests.dataset_compare import assert_only_listed_files, assert_same_dataset
 from tests.conftest import PYTHON_SOURCE, tar_directory, traversal_tar, write_repository, zip_bomb, zip_directory
 
 EXPECTED_REPOSITORY_FILES = {
@@ -174,9 +174,7 @@ def test_manifest_counts_match_the_rows_and_no_temporary_file_is_left(inputs, bu
     assert counts["errors"] == len(list(read_errors(built)))
     assert manifest["image"] == {"dtype": "uint16", "shape": [80, 80], "byte_order": "little", "pad": 32}
     assert manifest["options"]["max_member_bytes"] == 2**20
-    on_disk = sorted(str(p.relative_to(built)) for p in Path(built).rglob("*") if p.is_file())
-    listed = sorted(path for paths in manifest["shards"].values() for path in paths)
-    assert on_disk == sorted(listed + ["dataset.json"])
+    assert_only_listed_files(built)
 
 
 def test_two_worker_processes_write_the_same_dataset(inputs, built, tmp_path):
@@ -185,13 +183,4 @@ def test_two_worker_processes_write_the_same_dataset(inputs, built, tmp_path):
         ["--local", *map(str, inputs.values()), "--output", output, "--max-member-bytes", str(2**20)]
         + ["--direct_num_workers", "2", "--direct_running_mode", "multi_processing"]
     )
-
-    def content(out):
-        images = collections.Counter(
-            (int(e["record_id"]), e["path"], int(e["segment"]), e["image"].tobytes()) for e in read_examples(out)
-        )
-        files = sorted(json.dumps(row, sort_keys=True) for row in read_rows(out, "files"))
-        records = sorted(json.dumps(row, sort_keys=True) for row in read_rows(out, "records"))
-        return images, files, records
-
-    assert content(output) == content(built)
+    assert_same_dataset(output, built)

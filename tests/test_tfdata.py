@@ -179,6 +179,7 @@ def test_images_come_in_the_pixel_dtype_of_the_dataset(tmp_path):
     (repository / "smile.py").write_text("print('😀')\n")
     output = str(tmp_path / "dataset")
     build_dataset.run(["--local", str(repository), "--output", output, "--pixel-dtype", "int32"])
-    (features, _), = tfdata.load(output, tfdata.split_of(next(read_rows(output, "records"))["record_id"]), labels=())
+    dataset, _ = tfdata.load(output, tfdata.split_of(next(read_rows(output, "records"))["record_id"]), labels=())
+    ((features, _),) = dataset
     assert features["image"].dtype.name == "int32"
     assert features["image"][0, 0, 7].numpy() == ord("😀")
