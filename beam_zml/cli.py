@@ -12,6 +12,7 @@ commands:
   report   write an HTML page with plots of a built dataset's shape (OUT/report/index.html)
   show     print one image of a built dataset back as text
   export-png  write a dataset's images as grayscale PNGs, one folder per extension
+  setup-runner  put Beam's Flink or Spark job-server jar into Beam's jar cache (zml setup-runner flink|spark)
 
 zml COMMAND --help tells more."""
 
@@ -21,6 +22,7 @@ COMMANDS = {
     "report": "beam_zml.report",
     "show": "beam_zml.show",
     "export-png": "beam_zml.export_png",
+    "setup-runner": "beam_zml.runners",
 }
 
 

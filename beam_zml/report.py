@@ -17,7 +17,7 @@ import collections
 import html
 import io
 import sys
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 from apache_beam.io.filesystem import CompressionTypes
@@ -159,32 +159,27 @@ def read_statistics(output: str) -> dict:
 SEEN, IMAGED, ACCENT = "#c7c7c7", "#1f77b4", "#d62728"
 
 
-def _png(figure) -> bytes:
-    import matplotlib.pyplot as plt
+def _new_figure(width: float, height: float):
+    """A matplotlib Figure outside pyplot: no global state and no display; PNGs are drawn by Agg."""
+    from matplotlib.figure import Figure  # imported here: show and export-png import this module but draw nothing
 
+    return Figure(figsize=(width, height))
+
+
+def _png(figure) -> bytes:
     buffer = io.BytesIO()
     figure.tight_layout()
     figure.savefig(buffer, format="png", dpi=100)
-    plt.close(figure)
     return buffer.getvalue()
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display: the report is written on servers and in CI
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def plot_top(rows: list[dict], what: str, top: int) -> bytes:
     """Files (seen and imaged) and images of the `top` commonest kinds, as two bar charts side by side."""
-    plt = _pyplot()
     shown = rows[:top]
     names = [row["name"] for row in shown]
     y = np.arange(len(shown))
-    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 0.3 * len(shown) + 1.6), sharey=True)
+    figure = _new_figure(11, 0.3 * len(shown) + 1.6)
+    left, right = figure.subplots(1, 2, sharey=True)
     left.barh(y, [row["files"] for row in shown], color=SEEN, label="seen")
     left.barh(y, [row["imaged"] for row in shown], color=IMAGED, label="imaged")
     left.set_yticks(y, names)
@@ -201,10 +196,10 @@ def plot_top(rows: list[dict], what: str, top: int) -> bytes:
 
 def plot_rank_frequency(rows: list[dict], zipf: dict | None) -> bytes:
     """Files per extension against the extension's rank, log-log: a straight line is a Zipf law."""
-    plt = _pyplot()
     counts = [row["files"] for row in rows]
     ranks = np.arange(1, len(counts) + 1)
-    figure, axes = plt.subplots(figsize=(8, 5))
+    figure = _new_figure(8, 5)
+    axes = figure.subplots()
     axes.loglog(ranks, counts, "o", color=IMAGED, markersize=4, label="extensions")
     if zipf is not None:
         fitted = zipf["scale"] * ranks.astype(float) ** -zipf["exponent"]
@@ -220,10 +215,10 @@ def plot_rank_frequency(rows: list[dict], zipf: dict | None) -> bytes:
 
 def plot_per_repository(values: dict[str, list[int]]) -> bytes:
     """Histograms of files and images per repository, on logarithmic bins (sizes span orders of magnitude)."""
-    plt = _pyplot()
     from matplotlib.ticker import MaxNLocator
 
-    figure, axes = plt.subplots(1, 2, figsize=(11, 4))
+    figure = _new_figure(11, 4)
+    axes = figure.subplots(1, 2)
     for ax, (field, label) in zip(axes, (("n_files", "files"), ("n_images", "images"))):
         positive = [value for value in values[field] if value > 0]
         zeros = len(values[field]) - len(positive)
@@ -242,10 +237,10 @@ def plot_per_repository(values: dict[str, list[int]]) -> bytes:
 
 def plot_repository_files(found: dict[str, int], repositories: int) -> bytes:
     """Share of repositories with each kind of documentation, licence, citation and container file."""
-    plt = _pyplot()
     kinds = list(found)
     shares = [100 * found[kind] / repositories if repositories else 0 for kind in kinds]
-    figure, axes = plt.subplots(figsize=(8, 3.5))
+    figure = _new_figure(8, 3.5)
+    axes = figure.subplots()
     y = np.arange(len(kinds))
     axes.barh(y, shares, color=IMAGED)
     axes.set_yticks(y, kinds)
@@ -260,8 +255,8 @@ def plot_repository_files(found: dict[str, int], repositories: int) -> bytes:
 
 def plot_skipped(rows: list[dict]) -> bytes:
     """Files not imaged, by reason."""
-    plt = _pyplot()
-    figure, axes = plt.subplots(figsize=(8, 0.35 * max(len(rows), 1) + 1.6))
+    figure = _new_figure(8, 0.35 * max(len(rows), 1) + 1.6)
+    axes = figure.subplots()
     if rows:
         y = np.arange(len(rows))
         axes.barh(y, [row["files"] for row in rows], color=SEEN)
@@ -286,24 +281,26 @@ def _number(value: float) -> str:
 def _size(n_bytes: int) -> str:
     """Bytes, exactly and in binary units."""
     value, unit = float(n_bytes), "B"
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
+    for larger in ("KiB", "MiB", "GiB", "TiB"):
+        if value < 1024:
             break
-        value /= 1024
-    return f"{n_bytes:,} ({value:,.1f} {unit})" if unit != "B" else f"{n_bytes:,} B"
+        value, unit = value / 1024, larger
+    return f"{n_bytes:,} B" if unit == "B" else f"{n_bytes:,} ({value:,.1f} {unit})"
 
 
-def _table(table_id: str, header: list[str], rows: list[list]) -> str:
-    """An HTML table; cells are escaped, numbers formatted with thousands separators."""
-    head = "".join(f"<th>{html.escape(name)}</th>" for name in header)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(cell if isinstance(cell, str) else _number(cell))}</td>" for cell in row) + "</tr>"
-        for row in rows
-    )
+def _table(table_id: str, header: list[str], rows: list[list], text_columns: int = 1) -> str:
+    """An HTML table: cells escaped, numbers with thousands separators; the first `text_columns` align left."""
+
+    def cell(tag: str, index: int, value) -> str:
+        align = ' class="text"' if index < text_columns else ""
+        return f"<{tag}{align}>{html.escape(value if isinstance(value, str) else _number(value))}</{tag}>"
+
+    head = "".join(cell("th", index, name) for index, name in enumerate(header))
+    body = "".join("<tr>" + "".join(cell("td", index, value) for index, value in enumerate(row)) + "</tr>" for row in rows)
     return f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
-def _figure(name: str, caption: str) -> str:
+def _figure_html(name: str, caption: str) -> str:
     return f'<figure><img src="{name}" alt="{html.escape(caption)}"><figcaption>{html.escape(caption)}</figcaption></figure>'
 
 
@@ -311,82 +308,130 @@ def _percent(part: int, whole: int) -> str:
     return f"{100 * part / whole:.1f}%" if whole else "-"
 
 
+def _summary_table(statistics: dict) -> str:
+    summary = statistics["summary"]
+    return _table(
+        "summary",
+        ["", "value"],
+        [
+            ["records ok", summary["records_ok"]],
+            ["records failed", summary["records_failed"]],
+            ["files seen", summary["files_seen"]],
+            ["files imaged", summary["files_imaged"]],
+            *[[f"files skipped: {reason}", n] for reason, n in summary["files_skipped"].items()],
+            ["images", summary["images"]],
+            ["bytes seen", _size(summary["bytes_seen"])],
+            ["bytes imaged", _size(summary["bytes_imaged"])],
+            ["errors", summary["errors"]],
+            ["extensions", len(statistics["extensions"])],
+            ["languages", len(statistics["languages"])],
+            ["pixels", f"{summary['pixel_dtype']}, {' x '.join(map(str, summary['image_shape']))}"],
+        ],
+    )
+
+
+def _headline(statistics: dict) -> str:
+    """The two sentences a reader takes away: how big the dataset is, and where its images come from."""
+    summary = statistics["summary"]
+    by_images = sorted(statistics["extensions"], key=lambda row: -row["images"])[:3]
+    total = summary["images"] or 1
+    sources = ", ".join(f"{row['name']} ({row['images'] / total:.0%})" for row in by_images if row["images"])
+    text = (
+        f"{statistics['repositories']:,} repositories read ({summary['records_failed']:,} failed): "
+        f"{summary['files_seen']:,} files, of which {summary['files_imaged']:,} imaged as {summary['images']:,} images."
+    )
+    return text + (f" Most images come from the extensions {sources}." if sources else "")
+
+
+def _kinds_table(table_id: str, rows: list[dict], name: str, top: int) -> str:
+    total = sum(row["images"] for row in rows)
+    return _table(
+        table_id,
+        [name, "files", "imaged", "images", "% of images"],
+        [[row["name"], row["files"], row["imaged"], row["images"], _percent(row["images"], total)] for row in rows[:top]],
+    )
+
+
+def _repositories_section(statistics: dict) -> str:
+    labels = {"n_files": "files", "n_imaged": "files imaged", "n_images": "images", "n_bytes": "bytes"}
+    largest = [
+        [str(r["record_id"]), r["title"] or "", r["n_files"], r["n_imaged"], r["n_images"], r["n_bytes"]]
+        for r in statistics["largest_repositories"]
+    ]
+    return (
+        _figure_html("per_repository.png", "How big repositories are: usually a few large ones hold much of the data (red: the median).")
+        + _table(
+            "per_repository",
+            ["per repository", "min", "median", "mean", "90th percentile", "max"],
+            [[labels[field], *values.values()] for field, values in statistics["per_repository"].items()],
+        )
+        + "<h3>Largest repositories by images</h3>"
+        + _table("largest_repositories", ["record", "title", "files", "imaged", "images", "bytes"], largest, text_columns=2)
+    )
+
+
+def _errors_section(statistics: dict) -> str:
+    failed = statistics["failed_records"]
+    return (
+        f"<p>{statistics['summary']['errors']:,} errors; {len(failed):,} records failed.</p>"
+        + _table("errors", ["stage", "error type", "count"], [[e["stage"], e["error_type"], e["count"]] for e in statistics["errors"]], 2)
+        + "<h3>Failed records (the first 20)</h3>"
+        + _table(
+            "failed_records",
+            ["record", "title", "error"],
+            [[str(r["record_id"]), r["title"] or r["archive_url"] or "", (r["error"] or "")[:300]] for r in failed[:20]],
+            text_columns=3,
+        )
+    )
+
+
 def render_html(statistics: dict, output: str, top: int) -> str:
     """The report page; the images it names are those `write_report` writes next to it."""
-    summary = statistics["summary"]
     repositories = statistics["repositories"]
     zipf = statistics["zipf"]
-    summary_rows = [
-        ["records ok", summary["records_ok"]],
-        ["records failed", summary["records_failed"]],
-        ["files seen", summary["files_seen"]],
-        ["files imaged", summary["files_imaged"]],
-        *[[f"files skipped: {reason}", n] for reason, n in summary["files_skipped"].items()],
-        ["images", summary["images"]],
-        ["bytes seen", _size(summary["bytes_seen"])],
-        ["bytes imaged", _size(summary["bytes_imaged"])],
-        ["errors", summary["errors"]],
-        ["extensions", len(statistics["extensions"])],
-        ["languages", len(statistics["languages"])],
-        ["pixels", f"{summary['pixel_dtype']}, {' x '.join(map(str, summary['image_shape']))}"],
-    ]
-
-    def kinds_table(table_id: str, rows: list[dict], name: str) -> str:
-        total = sum(row["images"] for row in rows)
-        return _table(
-            table_id,
-            [name, "files", "imaged", "images", "% of images"],
-            [[row["name"], row["files"], row["imaged"], row["images"], _percent(row["images"], total)] for row in rows[:top]],
-        )
-
-    per_repository = statistics["per_repository"]
-    labels = {"n_files": "files", "n_imaged": "files imaged", "n_images": "images", "n_bytes": "bytes"}
     zipf_text = f"fitted exponent s = {zipf['exponent']:.2f}" if zipf is not None else "too few extensions to fit"
-    sections = [
-        ("Extensions", _figure("extensions.png", "Which extensions the files have: grey bars are all files, blue the imaged ones; "
-                               "the right panel is where the images come from.")
-         + kinds_table("extensions", statistics["extensions"], "extension")),
-        ("Languages", _figure("languages.png", "The same by detected language: the mix of languages a model trained on the images sees.")
-         + kinds_table("languages", statistics["languages"], "language")),
-        ("Rank and frequency of extensions", _figure(
+    sections = {
+        "Summary": _summary_table(statistics),
+        "Extensions": _figure_html(
+            "extensions.png",
+            "Which extensions the files have (grey: all files, blue: imaged), and which ones the images come from (right).",
+        )
+        + _kinds_table("extensions", statistics["extensions"], "extension", top),
+        "Languages": _figure_html("languages.png", "The same by detected language: the mix a model trained on these images sees.")
+        + _kinds_table("languages", statistics["languages"], "language", top),
+        "Rank and frequency of extensions": _figure_html(
             "extension_rank_frequency.png",
-            f"A straight line on these log-log axes is a Zipf law, as zenodo-ml saw: few extensions hold most files ({zipf_text}).")
-         + f'<p id="zipf">Zipf exponent of extensions: {html.escape(zipf_text)}.</p>'),
-        ("Repositories", _figure("per_repository.png", "How big repositories are: most are small and a few huge ones "
-                                 "hold much of the data (red: the median).")
-         + _table("per_repository", ["per repository", "min", "median", "mean", "90th percentile", "max"],
-                  [[labels[field], *values.values()] for field, values in per_repository.items()])
-         + "<h3>Largest repositories by images</h3>"
-         + _table("largest_repositories", ["record", "title", "files", "imaged", "images", "bytes"],
-                  [[str(r["record_id"]), r["title"] or "", r["n_files"], r["n_imaged"], r["n_images"], r["n_bytes"]]
-                   for r in statistics["largest_repositories"]])),
-        ("Repository files", _figure("repository_files.png", "How many repositories document (README), license, "
-                                     "cite (CITATION.cff, .zenodo.json) and containerize (Dockerfile, Singularity) themselves.")
-         + _table("repository_files", ["file at the root", "repositories", f"% of {repositories:,}"],
-                  [[kind, n, _percent(n, repositories)] for kind, n in statistics["repository_files"].items()])),
-        ("Skipped files", _figure("skipped.png", "Why files were not imaged: binary, too large, empty, links and the like.")
-         + _table("skipped", ["reason", "files", "bytes"], [[row["name"], row["files"], row["bytes"]] for row in statistics["skipped"]])),
-        ("Errors", _table("errors", ["stage", "error type", "count"],
-                          [[e["stage"], e["error_type"], e["count"]] for e in statistics["errors"]])
-         + "<h3>Failed records</h3>"
-         + _table("failed_records", ["record", "title", "error"],
-                  [[str(r["record_id"]), r["title"] or r["archive_url"] or "", (r["error"] or "")[:300]]
-                   for r in statistics["failed_records"][:20]])),
-    ]
-    body = "".join(f"<section><h2>{html.escape(title)}</h2>{content}</section>" for title, content in sections)
+            "A straight line on these log-log axes is a Zipf law, as zenodo-ml saw: a few extensions hold most files.",
+        )
+        + f'<p id="zipf">Zipf law of extensions: {html.escape(zipf_text)}.</p>',
+        "Repositories": _repositories_section(statistics),
+        "Repository files": _figure_html(
+            "repository_files.png",
+            "How many repositories document (README), license, cite (CITATION.cff, .zenodo.json) "
+            "and containerize (Dockerfile, Singularity) themselves.",
+        )
+        + _table(
+            "repository_files",
+            ["file at the root", "repositories", f"% of {repositories:,}"],
+            [[kind, n, _percent(n, repositories)] for kind, n in statistics["repository_files"].items()],
+        ),
+        "Skipped files": _figure_html("skipped.png", "Why files were not imaged: binary, too large, empty, links and the like.")
+        + _table("skipped", ["reason", "files", "bytes"], [[row["name"], row["files"], row["bytes"]] for row in statistics["skipped"]]),
+        "Errors": _errors_section(statistics),
+    }
+    body = "\n".join(f"<section><h2>{html.escape(title)}</h2>{content}</section>" for title, content in sections.items())
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Dataset report: {html.escape(output)}</title>
 <style>
 body {{ font-family: sans-serif; max-width: 1150px; margin: 2em auto; color: #222; }}
 table {{ border-collapse: collapse; margin: 0.5em 0 1.5em; }}
 th, td {{ border-bottom: 1px solid #ddd; padding: 0.2em 0.8em; text-align: right; }}
-th:first-child, td:first-child {{ text-align: left; }}
+th.text, td.text {{ text-align: left; }}
 figure {{ margin: 1em 0; }} img {{ max-width: 100%; }} figcaption {{ color: #555; font-style: italic; }}
 </style></head>
 <body>
-<h1>Dataset report</h1>
-<p>{html.escape(output)}: {repositories:,} repositories, {summary["files_imaged"]:,} files imaged as {summary["images"]:,} images.</p>
-<section><h2>Summary</h2>{_table("summary", ["", "count"], summary_rows)}</section>
+<h1>Dataset report: {html.escape(output)}</h1>
+<p id="headline">{html.escape(_headline(statistics))}</p>
 {body}
 </body></html>
 """

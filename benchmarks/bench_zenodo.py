@@ -37,6 +37,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import io
+import itertools
 import json
 import math
 import os
@@ -67,7 +68,7 @@ TARGET_SHARE = 0.90
 EXCLUDE = "gcube"
 FIRST_CREATED = dt.datetime(2016, 1, 1, tzinfo=dt.timezone.utc)
 LAST_CREATED = dt.datetime(2025, 6, 30, tzinfo=dt.timezone.utc)
-RETRY_AFTER = 2.0  # seconds, in injected 429s (a tenth of... a scaled window's worth of waiting)
+RETRY_AFTER = 2.0  # seconds, in injected 429s (a fifth of the default scaled window)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -196,11 +197,15 @@ class Phase:
     limit: float = 0.0  # per minute
     peak: int = 0  # most requests of the bucket in one window, as the server counts
     gaps: list = field(default_factory=list)  # seconds between successive requests of the bucket
+    full: list = field(default_factory=list)  # per gap: did the request before it fill the window (Remaining: 0)?
+    span: tuple = (0.0, 0.0)  # first and last request of the bucket, seconds from the phase's start
+    load: tuple = (0.0, 0.0)  # the machine's 1-minute load average at the start and the end
     window_limit: int = 0
     injected_429s: int = 0
     earned_429s: int = 0
     faults: int = 0  # faults injected into the phase
     faults_fired: int = 0
+    fault_wait: tuple = (0.0, 0.0)  # the least and most waiting the faults ask for (Retry-After; first backoff 1-2 s)
     expected: int = 0
     listed: int = 0  # records listed (harvest) or rows written (build)
     ok: int = 0
@@ -232,6 +237,17 @@ def rate_and_peak(entries, window: float) -> tuple[float, int]:
             low += 1
         peak = max(peak, high - low + 1)
     return rate, peak
+
+
+def window_counts(entries, window: float) -> list[int]:
+    """For each request, the requests in (t - window, t]: the server's count once it is admitted."""
+    counts, low = [], 0
+    times = [entry.time for entry in entries]
+    for moment in times:
+        while times[low] <= moment - window:
+            low += 1
+        counts.append(len(counts) + 1 - low)
+    return counts
 
 
 @contextlib.contextmanager
@@ -276,7 +292,8 @@ class Bench:
         self.drain(server)
         print(f"  {phase.name} ...", end="", flush=True)
         start_log, injected, earned = len(server.log), server.injected_429s, server.earned_429s
-        started = time.perf_counter()
+        load_before = os.getloadavg()[0]
+        started, started_mono = time.perf_counter(), time.monotonic()
         try:
             with stderr_to(self.log):
                 yield
@@ -285,13 +302,18 @@ class Bench:
         except Exception as error:  # noqa: BLE001 - a benchmark reports, it does not stop
             phase.error = f"{type(error).__name__}: {error}"
         phase.wall = time.perf_counter() - started
+        phase.load = (load_before, os.getloadavg()[0])
         entries = server.log[start_log:]
         for entry in entries:
             name = bucket_of(entry.path) or "github"
             phase.requests[name] = phase.requests.get(name, 0) + 1
         paced = [e for e in entries if bucket_of(e.path) == phase.bucket]
         phase.rate, phase.peak = rate_and_peak(paced, server.window)
-        phase.gaps = [b.time - a.time for a, b in zip(paced, paced[1:])]
+        phase.gaps = [b.time - a.time for a, b in itertools.pairwise(paced)]
+        in_window = window_counts(paced, server.window)
+        phase.full = [count >= server.limits[phase.bucket] for count in in_window[:-1]]
+        if paced:
+            phase.span = (paced[0].time - started_mono, paced[-1].time - started_mono)
         limit = server.limits[phase.bucket]
         phase.window_limit = limit
         phase.limit = limit * 60 / server.window
@@ -313,6 +335,7 @@ class Bench:
         for kind, nth, seconds in faults:  # on the nth search request (counted among those the fault sees)
             server.inject(nth_request("/api/records", nth, fired), kind, seconds=seconds)
         phase.faults = len(faults)
+        phase.fault_wait = expected_wait([kind for kind, _, _ in faults])
         with self.measure(phase, server):
             harvest_records.run(phase.argv)
         phase.faults_fired = len(fired)
@@ -335,6 +358,7 @@ class Bench:
         for path, kind, options in faults:
             server.inject(nth_request(path, 1, fired), kind, **options)
         phase.faults = len(faults)
+        phase.fault_wait = expected_wait([kind for _, kind, _ in faults])
         with self.measure(phase, server):
             build_dataset.run(phase.argv)
         phase.faults_fired = len(fired)
@@ -360,6 +384,14 @@ class Bench:
         per_record = 2 if "--ids" in source_argv else 1
         phase.minimum_requests = per_record * len(ok_ids) + len(failed_ids)
         return phase
+
+
+def expected_wait(kinds: list[str]) -> tuple[float, float]:
+    """What the faults ask the client to wait: a 429's Retry-After, else a first jittered backoff of 1-2 s
+    (ZenodoSettings.backoff_initial = 1, tenacity's wait_exponential_jitter)."""
+    low = sum(RETRY_AFTER if kind == "429" else 1.0 for kind in kinds)
+    high = sum(RETRY_AFTER if kind == "429" else 2.0 for kind in kinds)
+    return low, high
 
 
 def nth_request(path: str, nth: int, fired: list):
@@ -388,8 +420,8 @@ def fmt_rate(phase: Phase) -> str:
 
 def harvest_table(phases: list[Phase]) -> str:
     lines = [
-        "| harvest phase | wall s | search requests (minimum) | search req/min achieved / limit | most in one window / limit "
-        "| 429 injected / earned | faults fired | listed / expected | lost | duplicates | extra |",
+        ("| harvest phase | wall s | search requests (minimum) | search req/min achieved / limit | most in one window / limit "
+         "| 429 injected / earned | faults fired | listed / expected | lost | duplicates | extra |"),
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for p in phases:
@@ -403,9 +435,9 @@ def harvest_table(phases: list[Phase]) -> str:
 
 def build_table(phases: list[Phase]) -> str:
     lines = [
-        "| build phase | wall s | other requests (minimum) | other req/min achieved / limit | most in one window / limit "
-        "| 429 injected / earned | faults fired | rows / expected | ok | failed (expected) | lost | duplicates "
-        "| wrong status or source | unexpected errors |",
+        ("| build phase | wall s | other requests (minimum) | other req/min achieved / limit | most in one window / limit "
+         "| 429 injected / earned | faults fired | rows / expected | ok | failed (expected) | lost | duplicates "
+         "| wrong status or source | unexpected errors |"),
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for p in phases:
@@ -420,16 +452,19 @@ def build_table(phases: list[Phase]) -> str:
 
 def pacing_table(phases: list[Phase]) -> str:
     """Where the time between requests went: the gaps beside the interval the client paces at."""
-    lines = ["| phase | bucket | interval ms | median gap ms | p90 gap ms | max gap ms | time over the interval s |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+    lines = [("| phase | bucket | requests from .. to (s of the wall) | interval ms | median gap ms | p90 gap ms | max gap ms "
+              "| time over the interval s | of it after a window-filling request (Remaining: 0) s, n | load average start, end |"),
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for p in phases:
         if not p.gaps:
             continue
         interval = 60 / p.limit
         gaps = sorted(p.gaps)
         over = sum(max(0.0, g - interval) for g in gaps)
-        lines.append(f"| {p.name.split('.')[0]} | {p.bucket} | {interval * 1000:.0f} | {gaps[len(gaps) // 2] * 1000:.0f} | "
-                     f"{gaps[int(len(gaps) * 0.9)] * 1000:.0f} | {gaps[-1] * 1000:.0f} | {over:.1f} |")
+        held = [max(0.0, g - interval) for g, full in zip(p.gaps, p.full) if full]
+        lines.append(f"| {p.name.split('.')[0]} | {p.bucket} | {p.span[0]:.1f} .. {p.span[1]:.1f} ({p.wall:.1f}) "
+                     f"| {interval * 1000:.0f} | {gaps[len(gaps) // 2] * 1000:.0f} | "
+                     f"{gaps[int(len(gaps) * 0.9)] * 1000:.0f} | {gaps[-1] * 1000:.0f} | {over:.1f} | {sum(held):.1f}, {len(held)} | {p.load[0]:.1f}, {p.load[1]:.1f} |")
     return "\n".join(lines)
 
 
@@ -449,7 +484,7 @@ def extrapolate(bench: Bench, n: int) -> str:
     """Zenodo's real limits for the same work at `n` records, from the requests this run made per record."""
     harvests = [p for p in bench.phases if p.kind == "harvest" and not p.error]
     builds = {p.name: p for p in bench.phases if p.kind == "build" and not p.error}
-    lines = ["| work for %s records | requests | at Zenodo's documented limits | at this run's achieved share |" % f"{n:,}",
+    lines = [f"| work for {n:,} records | requests | at Zenodo's documented limits | at this run's achieved share of the limit |",
              "|---|---:|---:|---:|"]
     if harvests:
         clean = harvests[0]
@@ -474,6 +509,24 @@ def extrapolate(bench: Bench, n: int) -> str:
         lines.append(f"| build {label}, guest, 60/min and 2,000/h | {requests:,} | {hours(guest_hourly)} | "
                      f"{hours(guest_hourly / max(share, 1e-9))} |")
     return "\n".join(lines)
+
+
+def fault_costs(bench: Bench) -> list[str]:
+    out = []
+    clean = None
+    for p in bench.phases:
+        if not p.faults:
+            clean = p
+            continue
+        if clean is None or clean.kind != p.kind:
+            continue
+        extra_requests = p.requests.get(p.bucket, 0) - clean.requests.get(p.bucket, 0)
+        spent = (p.span[1] - p.span[0]) - (clean.span[1] - clean.span[0])
+        out.append(f"- {p.name.split('.')[0]}: {p.faults_fired} faults cost {extra_requests} extra requests and {spent:+.1f} s "
+                   f"(they ask for {p.fault_wait[0]:.0f}-{p.fault_wait[1]:.0f} s of waiting); records: "
+                   f"{p.ok if p.kind == 'build' else p.listed} as in the clean phase ({clean.ok if p.kind == 'build' else clean.listed}), "
+                   f"lost {p.lost}, earned 429s {p.earned_429s}")
+    return out
 
 
 def verdict(bench: Bench) -> list[str]:
@@ -555,13 +608,19 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Note, {p.name}: " + " ".join(p.notes))
     print("\nTargets (clean phases >= 90% of the limit; 0 earned 429s; 0 lost, duplicated or wrong):")
     print("\n".join(verdict(bench)))
-    print(f"\nFor {args.records:,} records against Zenodo's documented limits (requests per record as measured above):\n")
+    print(f"\nFault costs (request span of the faulted phase minus the clean one's; the expected cost is the waits "
+          f"the faults ask for: Retry-After {RETRY_AFTER:g} s, and 1-2 s of first backoff per other fault):")
+    print("\n".join(fault_costs(bench)))
+    print("\nFor 10,000 records against Zenodo's documented limits (requests per record as measured above):\n")
     print(extrapolate(bench, 10_000))
     print("\nCommands (SERVER = the loopback server's URL, WORK = the working folder):\n")
     for p in bench.phases:
         module = "pipelines.harvest_records" if p.kind == "harvest" else "pipelines.build_dataset"
         shown = [a.replace(str(work), "WORK") for a in p.argv]
         shown = ["SERVER" if a.startswith("http://127.0.0.1:") else a for a in shown]
+        if "--ids" in shown:
+            ids = shown[shown.index("--ids") + 1].split(",")
+            shown[shown.index("--ids") + 1] = f"{ids[0]},...,{ids[-1]}"  # {len(ids)} ids
         print(f"- {p.name}: `ZENODO_ACCESS_TOKEN=… python -m {module} {' '.join(shlex.quote(a) for a in shown)}`")
     print(f"\nTotal {total:.0f} s.")
     failed = any(line.split(": ", 1)[1] != "met" for line in verdict(bench))

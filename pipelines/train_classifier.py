@@ -61,11 +61,14 @@ def parser() -> argparse.ArgumentParser:
 
 
 def build_model(n_classes: int, shape: tuple[int, int]) -> keras.Model:
-    """Embedded characters, three small convolutions, global max pooling: a few tens of thousands of weights."""
+    """Embedded characters cut into 4x4 patches by a strided convolution, two small convolutions, global max pooling.
+
+    The strided first layer makes it cheap (about 15 M multiply-adds an image, 70 k weights), so
+    that it trains in minutes on two shared cores; language and file kind show in any few lines.
+    """
     inputs = keras.Input(shape=shape, dtype="int32", name="code_points")
     x = keras.layers.Embedding(MAX_CODE_POINT + 1, 16)(inputs)
-    x = keras.layers.Conv2D(32, 3, padding="same", activation="relu")(x)
-    x = keras.layers.MaxPooling2D(2)(x)
+    x = keras.layers.Conv2D(32, 4, strides=4, activation="relu")(x)
     x = keras.layers.Conv2D(64, 3, padding="same", activation="relu")(x)
     x = keras.layers.MaxPooling2D(2)(x)
     x = keras.layers.Conv2D(64, 3, padding="same", activation="relu")(x)
@@ -183,16 +186,26 @@ def run(argv: list[str] | None = None) -> dict:
         if not summary["images"]:
             cli.fail(PROG, f"the {name} split has no images: the dataset needs more repositories (or a lower --min-lines)")
 
+    def batches(dataset: tf.data.Dataset, name: str) -> tf.data.Dataset:
+        """The model's inputs, telling Keras how many batches there are (filters hide it), so epochs end cleanly."""
+        n_batches = -(-summaries[name]["images"] // args.batch_size)
+        return model_inputs(dataset, args.label).apply(tf.data.experimental.assert_cardinality(n_batches))
+
     model = build_model(len(vocabulary), tuple(manifest["image"]["shape"]))
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=2, restore_best_weights=True)
     history = model.fit(
-        model_inputs(train, args.label), validation_data=model_inputs(validation, args.label), epochs=args.epochs, callbacks=[stop], verbose=2
+        batches(train, "train"),
+        validation_data=batches(validation, "validation"),
+        epochs=args.epochs,
+        callbacks=[stop],
+        shuffle=False,  # tfdata.load shuffles the train split
+        verbose=2,
     )
 
     truth, predicted = [], []
     for images, labels in model_inputs(test, args.label):
         truth.append(labels.numpy())
-        predicted.append(model.predict_on_batch(images).argmax(axis=1))
+        predicted.append(model(images, training=False).numpy().argmax(axis=1))
     truth, predicted = np.concatenate(truth), np.concatenate(predicted)
     majority = summaries["train"]["per_label"].most_common(1)[0][0]
     baseline = classification_metrics(confusion_matrix(truth, np.full_like(truth, majority), len(vocabulary)), vocabulary)

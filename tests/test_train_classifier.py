@@ -1,0 +1,83 @@
+"""pipelines.train_classifier: one epoch end to end on a small dataset, the metrics, and bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pipelines import train_classifier
+from tests.test_tfdata import FRACTIONS, build_small_dataset
+
+METRIC_KEYS = {
+    "label", "accuracy", "macro_f1", "per_class", "majority_class", "vocabulary", "epochs_run", "options",
+    "n_train_images", "n_train_repositories", "n_validation_images", "n_validation_repositories",
+    "n_test_images", "n_test_repositories",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> str:
+    return build_small_dataset(tmp_path_factory.mktemp("classifier"))
+
+
+def test_one_epoch_writes_metrics_beside_the_majority_baseline_and_a_confusion_matrix_png(built, tmp_path):
+    fractions = [str(fraction) for fraction in FRACTIONS]
+    argv = ["--data", built, "--epochs", "1", "--min-count", "1", "--fractions", *fractions, "--output-dir", str(tmp_path)]
+    assert train_classifier.main(argv) == 0
+
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert METRIC_KEYS <= set(metrics)
+    assert metrics["vocabulary"][-1] == "<other>" and {"Python", "C", "Markdown", "JSON"} <= set(metrics["vocabulary"])
+    assert all(metrics[f"n_{split}_images"] >= metrics[f"n_{split}_repositories"] > 0 for split in ("train", "validation", "test"))
+    n_repositories = metrics["n_train_repositories"] + metrics["n_validation_repositories"] + metrics["n_test_repositories"]
+    assert n_repositories == 24
+    assert sum(figures["support"] for figures in metrics["per_class"].values()) == metrics["n_test_images"]
+    for figures in metrics["per_class"].values():
+        assert set(figures) == {"precision", "recall", "f1", "support"}
+        assert all(0 <= figures[name] <= 1 for name in ("precision", "recall", "f1"))
+    baseline = metrics["majority_class"]
+    assert set(baseline) == {"class", "accuracy", "macro_f1"}
+    assert baseline["accuracy"] == pytest.approx(metrics["per_class"][baseline["class"]]["support"] / metrics["n_test_images"])
+
+    png = (tmp_path / "confusion_matrix.png").read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    assert tf.io.decode_png(png).shape[2] in (3, 4)
+    assert (tmp_path / "model.keras").stat().st_size > 0
+
+
+def test_metrics_from_a_confusion_matrix():
+    matrix = np.array([[3, 1, 0], [0, 0, 0], [2, 0, 4]])  # rows: true a, b, c; columns: predicted
+    metrics = train_classifier.classification_metrics(matrix, ["a", "b", "c", "<other>"])
+    assert metrics["accuracy"] == pytest.approx(7 / 10)
+    assert metrics["per_class"]["a"] == {"precision": 3 / 5, "recall": 3 / 4, "f1": pytest.approx(2 / 3), "support": 4}
+    assert metrics["per_class"]["b"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}  # predicted once, never true
+    assert metrics["per_class"]["c"] == {"precision": 1.0, "recall": 4 / 6, "f1": pytest.approx(0.8), "support": 6}
+    assert "<other>" not in metrics["per_class"]
+    assert metrics["macro_f1"] == pytest.approx((2 / 3 + 0 + 0.8) / 3)
+
+
+def test_confusion_matrix_counts_true_by_predicted():
+    matrix = train_classifier.confusion_matrix(np.array([0, 0, 2, 1]), np.array([0, 2, 2, 2]), 3)
+    assert matrix.tolist() == [[1, 0, 1], [0, 0, 1], [0, 0, 1]]
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--label", "language"], "the following arguments are required: --data"),
+        (["--data", "{missing}"], "no dataset.json"),
+        (["--data", "{built}", "--label", "colour"], "invalid choice: 'colour'"),
+        (["--data", "{built}", "--fractions", "0.5", "0.5", "0.5"], "--fractions: fractions must be"),
+        (["--data", "{built}", "--epochs", "0"], "must be a positive integer"),
+    ],
+)
+def test_bad_input_gets_one_line_and_exit_status_2(built, tmp_path, capsys, argv, message):
+    argv = [arg.format(built=built, missing=tmp_path / "missing") for arg in argv]
+    with pytest.raises(SystemExit) as exit_info:
+        train_classifier.run(argv)
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert message in error and error.count("\n") == 1
