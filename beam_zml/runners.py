@@ -140,7 +140,7 @@ def _build(server: JobServer, target: Path) -> None:
     partial = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     with tempfile.TemporaryDirectory(prefix="zml-job-server-") as build_dir:
         log = Path(build_dir) / "mvn.log"
-        command = [mvn, "-B", "-q", "-Dstyle.color=never", "-f", str(pom), "package"]
+        command = [mvn, "-B", "-q", "-U", "-Dstyle.color=never", "-f", str(pom), "package"]
         command += [f"-D{key}={value}" for key, value in server.properties.items()]
         command += [f"-Dbuild.dir={build_dir}/target", f"-Djob.server.jar={partial}"]
         try:
@@ -154,9 +154,7 @@ def _build(server: JobServer, target: Path) -> None:
         if status != 0 or not partial.is_file():
             partial.unlink(missing_ok=True)
             kept = _keep_log(log, target)
-            raise SetupError(
-                f"cannot build {target.name}: Maven could not get {server.artifact}: {_maven_error(log)} (log: {kept})"
-            )
+            raise SetupError(f"cannot build {target.name} from {server.artifact}: {_maven_error(log)} (Maven log: {kept})")
     os.replace(partial, target)  # whole or not at all: Beam never sees half a jar
 
 
@@ -174,7 +172,8 @@ def _maven_error(log: Path) -> str:
     lines = [_ANSI.sub("", line).strip() for line in log.read_text(errors="replace").splitlines()]
     errors = [line.removeprefix("[ERROR]").strip() for line in lines if line.startswith("[ERROR]")]
     message = next((line for line in errors if line), None) or next((line for line in reversed(lines) if line), "no output")
-    message = re.sub(r"^Failed to execute goal .*? on project [^:]+: ", "", message)
+    message = re.sub(r"^Failed to execute goal (?:\S+ (?:\(\S+\) )?)?on project [^:]+: ", "", message)
+    message = re.sub(r"^Could not resolve dependencies for project [^:]+(?::[^:\s]+)*: ", "", message)
     message = re.sub(r" -> \[Help 1\]$", "", message)
     return message
 

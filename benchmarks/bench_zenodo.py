@@ -33,6 +33,7 @@ Not part of the tests.
 from __future__ import annotations
 
 import argparse
+import bisect
 import contextlib
 import datetime as dt
 import hashlib
@@ -200,6 +201,7 @@ class Phase:
     full: list = field(default_factory=list)  # per gap: did the request before it fill the window (Remaining: 0)?
     span: tuple = (0.0, 0.0)  # first and last request of the bucket, seconds from the phase's start
     load: tuple = (0.0, 0.0)  # the machine's 1-minute load average at the start and the end
+    served: list = field(default_factory=list)  # per request of the bucket: seconds the server took to answer
     window_limit: int = 0
     injected_429s: int = 0
     earned_429s: int = 0
@@ -237,6 +239,34 @@ def rate_and_peak(entries, window: float) -> tuple[float, int]:
             low += 1
         peak = max(peak, high - low + 1)
     return rate, peak
+
+
+def time_serving(server: ZenodoServer) -> None:
+    """Record how long the server takes over each request (its search scans every record), to tell the
+    server's time from the client's in the gaps between requests."""
+    serve = server.serve
+    server.serving = []  # (monotonic start, end, target), in order
+
+    def timed(handler):
+        start = time.monotonic()
+        try:
+            serve(handler)
+        finally:
+            server.serving.append((start, time.monotonic(), handler.path))
+
+    server.serve = timed
+
+
+def served_seconds(serving: list[tuple[float, float, str]], entries) -> list[float | None]:
+    """The time the server spent on each logged request, matched by arrival time and target;
+    `serving` is ZenodoServer.serving sorted."""
+    starts = [start for start, _, _ in serving]
+    out = []
+    for entry in entries:
+        index = bisect.bisect_right(starts, entry.time) - 1
+        start, end, target = serving[index] if index >= 0 else (0.0, -1.0, "")
+        out.append(end - start if target == entry.target and start <= entry.time <= end else None)
+    return out
 
 
 def window_counts(entries, window: float) -> list[int]:
@@ -308,6 +338,7 @@ class Bench:
             name = bucket_of(entry.path) or "github"
             phase.requests[name] = phase.requests.get(name, 0) + 1
         paced = [e for e in entries if bucket_of(e.path) == phase.bucket]
+        phase.served = served_seconds(sorted(server.serving), paced) if hasattr(server, "serving") else []
         phase.rate, phase.peak = rate_and_peak(paced, server.window)
         phase.gaps = [b.time - a.time for a, b in itertools.pairwise(paced)]
         in_window = window_counts(paced, server.window)
@@ -451,9 +482,12 @@ def build_table(phases: list[Phase]) -> str:
 
 
 def pacing_table(phases: list[Phase]) -> str:
-    """Where the time between requests went: the gaps beside the interval the client paces at."""
-    lines = [("| phase | bucket | requests from .. to (s of the wall) | interval ms | median gap ms | p90 gap ms | max gap ms "
-              "| time over the interval s | of it after a window-filling request (Remaining: 0) s, n | load average start, end |"),
+    """Where the time between requests went: the gaps beside the interval the client paces at, the server's
+    time per request, and the client's time from a response to its next request when that made a gap long."""
+    lines = [("| phase | bucket | requests from .. to (s of the wall) | interval ms | gap ms median / p90 / max "
+              "| time over the interval s | of it after a window-filling request (Remaining: 0) s, n "
+              "| server ms per request median / p90 | long gaps (> interval + 10%): n, server ms median, client ms median "
+              "| load average start, end |"),
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for p in phases:
         if not p.gaps:
@@ -462,10 +496,23 @@ def pacing_table(phases: list[Phase]) -> str:
         gaps = sorted(p.gaps)
         over = sum(max(0.0, g - interval) for g in gaps)
         held = [max(0.0, g - interval) for g, full in zip(p.gaps, p.full) if full]
-        lines.append(f"| {p.name.split('.')[0]} | {p.bucket} | {p.span[0]:.1f} .. {p.span[1]:.1f} ({p.wall:.1f}) "
-                     f"| {interval * 1000:.0f} | {gaps[len(gaps) // 2] * 1000:.0f} | "
-                     f"{gaps[int(len(gaps) * 0.9)] * 1000:.0f} | {gaps[-1] * 1000:.0f} | {over:.1f} | {sum(held):.1f}, {len(held)} | {p.load[0]:.1f}, {p.load[1]:.1f} |")
+        served = sorted(x for x in p.served if x is not None)
+        long = [(g, p.served[i]) for i, (g, full) in enumerate(zip(p.gaps, p.full))
+                if g > interval * 1.1 and not full and p.served and p.served[i] is not None]
+        long_server = sorted(srv for _, srv in long)
+        long_client = sorted(g - srv for g, srv in long)
+        lines.append(
+            f"| {p.name.split('.')[0]} | {p.bucket} | {p.span[0]:.1f} .. {p.span[1]:.1f} ({p.wall:.1f}) | {interval * 1000:.0f} "
+            f"| {ms(gaps, 0.5)} / {ms(gaps, 0.9)} / {ms(gaps, 1.0)} | {over:.1f} | {sum(held):.1f}, {len(held)} "
+            f"| {ms(served, 0.5)} / {ms(served, 0.9)} | {len(long)}, {ms(long_server, 0.5)}, {ms(long_client, 0.5)} "
+            f"| {p.load[0]:.1f}, {p.load[1]:.1f} |")
     return "\n".join(lines)
+
+
+def ms(values: list[float], quantile: float) -> str:
+    if not values:
+        return "-"
+    return f"{values[min(len(values) - 1, int(len(values) * quantile))] * 1000:.0f}"
 
 
 def minutes_at(requests: int, per_minute: float, per_hour: float | None = None) -> float:
@@ -633,6 +680,7 @@ def run_harvests(bench: Bench, args: argparse.Namespace) -> None:
     tiny = zipball("org-tool-0000000", stdlib_files()[:1])
     print(f"Harvest: {len(records):,} records on the server, {len(expected):,} expected ...", flush=True)
     with ZenodoServer() as server:
+        time_serving(server)
         server.window = args.window
         server.limits = {"search": args.search_limit, "other": args.other_limit}
         for record, key in records:
@@ -650,6 +698,7 @@ def run_builds(bench: Bench, args: argparse.Namespace) -> None:
     sources = stdlib_files()
     print(f"Build: {args.build_records} records ...", flush=True)
     with ZenodoServer() as server:
+        time_serving(server)
         server.window = args.window
         server.limits = {"search": args.search_limit, "other": args.other_limit}
         start = dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc)

@@ -98,6 +98,13 @@ def split_summary(dataset: tf.data.Dataset, label: str, repository: dict[int, in
     return {"images": sum(per_label.values()), "repositories": len(repositories), "per_label": per_label}
 
 
+def class_weights(per_label: collections.Counter) -> dict[int, float]:
+    """Rarer classes weigh more, by the square root of their rarity: macro-F1 counts every class alike, and the
+    square root keeps a class of a few images from swamping the rest."""
+    mean = sum(per_label.values()) / len(per_label)
+    return {label: (mean / count) ** 0.5 for label, count in per_label.items()}
+
+
 def classification_metrics(matrix: np.ndarray, vocabulary: list[str]) -> dict:
     """Accuracy, macro-F1 and per-class precision, recall, F1 and support from a confusion matrix, over the
     classes that are true or predicted at least once (as scikit-learn does); a ratio of nothing is 0."""
@@ -198,6 +205,7 @@ def run(argv: list[str] | None = None) -> dict:
         validation_data=batches(validation, "validation"),
         epochs=args.epochs,
         callbacks=[stop],
+        class_weight=class_weights(summaries["train"]["per_label"]),
         shuffle=False,  # tfdata.load shuffles the train split
         verbose=2,
     )
