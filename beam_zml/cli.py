@@ -7,11 +7,12 @@ import sys
 USAGE = """usage: zml COMMAND [options]
 
 commands:
-  build    build the dataset (the same as python -m pipelines.build_dataset)
-  harvest  list Zenodo records into a JSON-lines file (python -m pipelines.harvest_records)
-  report   write an HTML page with plots of a built dataset's shape (OUT/report/index.html)
-  show     print one image of a built dataset back as text
-  export-png  write a dataset's images as grayscale PNGs, one folder per extension
+  build         build the dataset (the same as python -m pipelines.build_dataset)
+  harvest       list Zenodo records into a JSON-lines file (python -m pipelines.harvest_records)
+  report        write an HTML page with plots of a built dataset's shape (OUT/report/index.html)
+  show          print one image of a built dataset back as text
+  export-png    write a dataset's images as grayscale PNGs, one folder per extension
+  train         train and evaluate a baseline CNN classifier (python -m pipelines.train_classifier)
   setup-runner  put Beam's Flink or Spark job-server jar into Beam's jar cache (zml setup-runner flink|spark)
 
 zml COMMAND --help tells more."""
@@ -22,6 +23,7 @@ COMMANDS = {
     "report": "beam_zml.report",
     "show": "beam_zml.show",
     "export-png": "beam_zml.export_png",
+    "train": "pipelines.train_classifier",
     "setup-runner": "beam_zml.runners",
 }
 

@@ -13,7 +13,7 @@ BINARY_SNIFF_BYTES = 8192
 
 # Pygments names a few kinds in ways researchers would not look for.
 _RENAMED = {"S": "R", "Text only": "Text"}
-_BY_EXTENSION = {"ipynb": "Jupyter Notebook", "r": "R", "txt": "Text"}
+_BY_EXTENSION = {"ipynb": "Jupyter Notebook", "pm": "Perl", "r": "R", "txt": "Text"}
 
 
 def extension(path: str) -> str:

@@ -70,8 +70,13 @@ class SetupResult:
     seconds: float
 
 
-def job_server(runner: str, flink_version: str = DEFAULT_FLINK_VERSION, spark_version: str = DEFAULT_SPARK_VERSION,
-               beam_version: str = BEAM_VERSION) -> JobServer:
+def job_server(
+    runner: str,
+    flink_version: str = DEFAULT_FLINK_VERSION,
+    spark_version: str = DEFAULT_SPARK_VERSION,
+    beam_version: str = BEAM_VERSION,
+) -> JobServer:
+    """What to build for `runner`, and the name Beam gives its jar."""
     if runner == "flink":
         return JobServer(
             runner="flink",
@@ -93,7 +98,10 @@ def job_server(runner: str, flink_version: str = DEFAULT_FLINK_VERSION, spark_ve
 
 def jar_path(server: JobServer, jar_cache_dir: str | os.PathLike | None = None) -> Path:
     """Where Beam's runner looks for the jar: its cache folder and the file name of its Maven Central URL."""
-    url = JavaJarServer.path_to_beam_jar(server.gradle_target, version=server.properties["beam.version"])
+    try:
+        url = JavaJarServer.path_to_beam_jar(server.gradle_target, version=server.properties["beam.version"])
+    except RuntimeError as error:  # a .dev Beam: Beam wants a jar built from its own source tree
+        raise SetupError(str(error).replace("\n", " ")) from None
     return Path(jar_cache_dir or JavaJarServer.JAR_CACHE).expanduser() / os.path.basename(url)
 
 
@@ -146,7 +154,7 @@ def _build(server: JobServer, target: Path) -> None:
         try:
             with open(log, "wb") as output:
                 status = subprocess.run(
-                    command, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=MAVEN_TIMEOUT_SECONDS
+                    command, check=False, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=MAVEN_TIMEOUT_SECONDS
                 ).returncode
         except subprocess.TimeoutExpired:
             partial.unlink(missing_ok=True)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import collections
 import hashlib
 import random
-from typing import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import tensorflow as tf
 
@@ -39,7 +39,7 @@ def repository_of(record: dict) -> int:
 
 
 def split_of(repository_id: int, fractions: Sequence[float] = (0.8, 0.1, 0.1)) -> str:
-    """"train", "validation" or "test" for a repository, by the SHA-256 of its id read as a point in [0, 1)."""
+    """The split of a repository, "train", "validation" or "test", by the SHA-256 of its id read as a point in [0, 1)."""
     check_fractions(fractions)
     point = int.from_bytes(hashlib.sha256(str(repository_id).encode("ascii")).digest()[:8], "big") / 2**64
     bound = 0.0
@@ -48,6 +48,12 @@ def split_of(repository_id: int, fractions: Sequence[float] = (0.8, 0.1, 0.1)) -
         if point < bound:
             return name
     return SPLITS[-1]  # the fractions add up to 1 only within rounding
+
+
+def check_fractions(fractions: Sequence[float]) -> None:
+    """Refuse (ValueError) anything but one non-negative share per split, adding up to 1."""
+    if len(fractions) != len(SPLITS) or min(fractions) < 0 or abs(sum(fractions) - 1) > 1e-9:
+        raise ValueError(f"fractions must be {len(SPLITS)} non-negative numbers adding up to 1, got {tuple(fractions)}")
 
 
 def vocabularies(output: str, labels: Iterable[str], min_count: int = 1) -> dict[str, list[str]]:
@@ -99,8 +105,9 @@ def load(
     `min_lines` drops images with fewer real lines (zenodo-ml's loaders dropped blocks of 30
     lines or fewer: min_lines=31). `max_images_per_repository` keeps at most that many of a
     repository's images, exactly: those whose hash of (record_id, path, segment) is among its
-    smallest, so the same images in every run, spread over its files. `shuffle` (the default
-    for "train" only) reads the shards in a seeded random order through a shuffle buffer.
+    smallest, so the same images in every run, spread over its files. `min_count` (at least 1)
+    sends rare label values to OTHER. `shuffle` (the default for "train" only) reads the shards
+    in a seeded random order through a shuffle buffer.
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
@@ -205,8 +212,3 @@ def _check_labels(labels: Iterable[str]) -> tuple[str, ...]:
     if unknown:
         raise ValueError(f"unknown label {unknown[0]!r}: choose from {', '.join(EXAMPLE_LABELS + RECORD_LABELS)}")
     return labels
-
-
-def check_fractions(fractions: Sequence[float]) -> None:
-    if len(fractions) != len(SPLITS) or min(fractions) < 0 or abs(sum(fractions) - 1) > 1e-9:
-        raise ValueError(f"fractions must be {len(SPLITS)} non-negative numbers adding up to 1, got {tuple(fractions)}")

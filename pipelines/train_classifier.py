@@ -39,13 +39,27 @@ MAX_CODE_POINT = 255  # larger code points share this one embedding
 def parser() -> argparse.ArgumentParser:
     train = cli.ArgumentParser(prog=PROG, description=__doc__.split("\n", 1)[0], allow_abbrev=False)
     train.add_argument("--data", required=True, metavar="OUT", help="a dataset built by `zml build`")
-    train.add_argument("--label", default="language", choices=tfdata.EXAMPLE_LABELS + tfdata.RECORD_LABELS, help="(default: %(default)s)")
-    train.add_argument("--epochs", type=cli.positive_int, default=10, help="most epochs; fewer if validation loss stops improving (default: %(default)s)")
-    train.add_argument("--batch-size", type=cli.positive_int, default=64, help="(default: %(default)s)")
-    train.add_argument("--min-lines", type=cli.non_negative_int, default=0, help="drop images with fewer real lines (zenodo-ml: 31)")
-    train.add_argument("--max-images-per-repository", type=cli.positive_int, help="keep at most this many images of a repository (default: all)")
     train.add_argument(
-        "--min-count", type=cli.positive_int, default=50, help=f"label values on fewer images are one class, {tfdata.OTHER} (default: %(default)s)"
+        "--label", default="language", choices=tfdata.EXAMPLE_LABELS + tfdata.RECORD_LABELS, help="(default: %(default)s)"
+    )
+    train.add_argument(
+        "--epochs",
+        type=cli.positive_int,
+        default=10,
+        help="most epochs; fewer if validation loss stops improving (default: %(default)s)",
+    )
+    train.add_argument("--batch-size", type=cli.positive_int, default=64, help="(default: %(default)s)")
+    train.add_argument(
+        "--min-lines", type=cli.non_negative_int, default=0, help="drop images with fewer real lines (zenodo-ml: 31)"
+    )
+    train.add_argument(
+        "--max-images-per-repository", type=cli.positive_int, help="keep at most this many images of a repository (default: all)"
+    )
+    train.add_argument(
+        "--min-count",
+        type=cli.positive_int,
+        default=50,
+        help=f"label values on fewer images are one class, {tfdata.OTHER} (default: %(default)s)",
     )
     train.add_argument(
         "--fractions",
@@ -55,8 +69,12 @@ def parser() -> argparse.ArgumentParser:
         metavar=("TRAIN", "VALIDATION", "TEST"),
         help="shares of the repositories in each split (default: 0.8 0.1 0.1)",
     )
-    train.add_argument("--output-dir", metavar="DIR", help="where to write metrics.json, confusion_matrix.png, model.keras (default: OUT/model)")
-    train.add_argument("--seed", type=int, default=0, help="seeds the split order, weights and dropout (default: %(default)s)")
+    train.add_argument(
+        "--output-dir", metavar="DIR", help="where to write metrics.json, confusion_matrix.png, model.keras (default: OUT/model)"
+    )
+    train.add_argument(
+        "--seed", type=int, default=0, help="seeds the shuffling, the initial weights and dropout (default: %(default)s)"
+    )
     return train
 
 
@@ -114,7 +132,12 @@ def classification_metrics(matrix: np.ndarray, vocabulary: list[str]) -> dict:
         precision = hits / guessed if guessed else 0.0
         recall = hits / support if support else 0.0
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        per_class[vocabulary[index]] = {"precision": float(precision), "recall": float(recall), "f1": float(f1), "support": int(support)}
+        per_class[vocabulary[index]] = {
+            "precision": float(precision),
+            "recall": float(recall),
+            "f1": float(f1),
+            "support": int(support),
+        }
     return {
         "accuracy": float(np.trace(matrix) / max(matrix.sum(), 1)),
         "macro_f1": float(np.mean([figures["f1"] for figures in per_class.values()])) if per_class else 0.0,
@@ -157,23 +180,23 @@ def confusion_matrix_png(matrix: np.ndarray, vocabulary: list[str]) -> bytes:
 
 
 def run(argv: list[str] | None = None) -> dict:
-    """Parse `argv`, train, evaluate, write the outputs; returns the metrics written to metrics.json."""
+    """Parse `argv`, train, evaluate on the test split, write the outputs; returns the metrics written to metrics.json."""
     train_parser = parser()
     args = train_parser.parse_args(argv)
-    try:
-        manifest = read_manifest(args.data)
-    except Exception as error:  # noqa: BLE001 - any failure to read it means: not a finished dataset
-        cli.fail(PROG, f"--data {args.data}: no dataset.json ({type(error).__name__})")
     try:
         tfdata.check_fractions(args.fractions)
     except ValueError as error:
         train_parser.error(f"--fractions: {error}")
-    output_dir = args.output_dir or tf.io.gfile.join(args.data, "model")
+    try:
+        manifest = read_manifest(args.data)
+    except (OSError, ValueError) as error:
+        cli.fail(PROG, f"--data {args.data}: not a finished dataset, no readable dataset.json ({type(error).__name__})")
     keras.utils.set_random_seed(args.seed)
     tf.config.experimental.enable_op_determinism()
 
-    def split(name: str) -> tuple[tf.data.Dataset, dict[str, list[str]]]:
-        return tfdata.load(
+    splits = {}
+    for name in tfdata.SPLITS:
+        splits[name], vocabularies = tfdata.load(
             args.data,
             name,
             labels=(args.label,),
@@ -184,59 +207,65 @@ def run(argv: list[str] | None = None) -> dict:
             min_count=args.min_count,
             seed=args.seed,
         )
-
-    (train, vocabularies), (validation, _), (test, _) = split("train"), split("validation"), split("test")
     vocabulary = vocabularies[args.label]
     repository = {row["record_id"]: tfdata.repository_of(row) for row in read_rows(args.data, "records")}
-    summaries = {name: split_summary(data, args.label, repository) for name, data in (("train", train), ("validation", validation), ("test", test))}
+    summaries = {name: split_summary(dataset, args.label, repository) for name, dataset in splits.items()}
     for name, summary in summaries.items():
         if not summary["images"]:
             cli.fail(PROG, f"the {name} split has no images: the dataset needs more repositories (or a lower --min-lines)")
 
-    def batches(dataset: tf.data.Dataset, name: str) -> tf.data.Dataset:
+    def batches(name: str) -> tf.data.Dataset:
         """The model's inputs, telling Keras how many batches there are (filters hide it), so epochs end cleanly."""
         n_batches = -(-summaries[name]["images"] // args.batch_size)
-        return model_inputs(dataset, args.label).apply(tf.data.experimental.assert_cardinality(n_batches))
+        return model_inputs(splits[name], args.label).apply(tf.data.experimental.assert_cardinality(n_batches))
 
     model = build_model(len(vocabulary), tuple(manifest["image"]["shape"]))
-    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=2, restore_best_weights=True)
     history = model.fit(
-        batches(train, "train"),
-        validation_data=batches(validation, "validation"),
+        batches("train"),
+        validation_data=batches("validation"),
         epochs=args.epochs,
-        callbacks=[stop],
+        callbacks=[keras.callbacks.EarlyStopping(monitor="val_loss", patience=2, restore_best_weights=True)],
         class_weight=class_weights(summaries["train"]["per_label"]),
         shuffle=False,  # tfdata.load shuffles the train split
         verbose=2,
     )
 
-    truth, predicted = [], []
-    for images, labels in model_inputs(test, args.label):
-        truth.append(labels.numpy())
-        predicted.append(model(images, training=False).numpy().argmax(axis=1))
-    truth, predicted = np.concatenate(truth), np.concatenate(predicted)
+    truth, predicted = predict(model, batches("test"))
+    matrix = confusion_matrix(truth, predicted, len(vocabulary))
     majority = summaries["train"]["per_label"].most_common(1)[0][0]
     baseline = classification_metrics(confusion_matrix(truth, np.full_like(truth, majority), len(vocabulary)), vocabulary)
-    matrix = confusion_matrix(truth, predicted, len(vocabulary))
     metrics = {
         "label": args.label,
         **classification_metrics(matrix, vocabulary),
         "majority_class": {"class": vocabulary[majority], "accuracy": baseline["accuracy"], "macro_f1": baseline["macro_f1"]},
         "vocabulary": vocabulary,
         "epochs_run": len(history.history["loss"]),
-        "options": {k: v for k, v in vars(args).items() if k not in ("data", "output_dir")},
+        "options": {name: value for name, value in vars(args).items() if name not in ("data", "output_dir")},
     }
     for name, summary in summaries.items():
         metrics[f"n_{name}_images"] = summary["images"]
         metrics[f"n_{name}_repositories"] = summary["repositories"]
+    write_outputs(args.output_dir or tf.io.gfile.join(args.data, "model"), metrics, matrix, model)
+    return metrics
 
+
+def predict(model: keras.Model, batches: tf.data.Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """The true and the predicted label ids of every image."""
+    truth, predicted = [], []
+    for images, labels in batches:
+        truth.append(labels.numpy())
+        predicted.append(model(images, training=False).numpy().argmax(axis=1))
+    return np.concatenate(truth), np.concatenate(predicted)
+
+
+def write_outputs(output_dir: str, metrics: dict, matrix: np.ndarray, model: keras.Model) -> None:
+    """metrics.json, confusion_matrix.png and model.keras, in a local folder or any URL tf.io.gfile knows."""
     tf.io.gfile.makedirs(output_dir)
     with tf.io.gfile.GFile(tf.io.gfile.join(output_dir, "metrics.json"), "w") as handle:
         handle.write(json.dumps(metrics, indent=2) + "\n")
     with tf.io.gfile.GFile(tf.io.gfile.join(output_dir, "confusion_matrix.png"), "wb") as handle:
-        handle.write(confusion_matrix_png(matrix, vocabulary))
+        handle.write(confusion_matrix_png(matrix, metrics["vocabulary"]))
     model.save(tf.io.gfile.join(output_dir, "model.keras"))
-    return metrics
 
 
 def main(argv: list[str] | None = None) -> int:

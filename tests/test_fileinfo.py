@@ -14,6 +14,7 @@ def test_language_from_name_whole_name_and_shebang():
     assert fileinfo.language("CMakeLists.txt") == "CMake"
     assert fileinfo.language("notes.txt") == "Text"
     assert fileinfo.language("analysis.R") == "R"
+    assert fileinfo.language("lib/Module.pm") == "Perl"
     assert fileinfo.language("Dockerfile") == "Docker"
     assert fileinfo.language("bin/tool", b"#!/usr/bin/env python3\nprint(1)\n") == "Python"
     assert fileinfo.language("bin/run", b"#!/bin/bash\necho\n") == "Bash"

@@ -25,11 +25,13 @@ FRACTIONS = (0.34, 0.33, 0.33)
 
 
 def c_source(n_functions: int) -> str:
+    """A C file of `n_functions` small functions and a main: 8 + 8 * n_functions lines."""
     functions = "".join(
         f"\nstatic int step_{i}(int x)\n{{\n    if (x < {i}) {{\n        return x * {i};\n    }}\n    return x - {i};\n}}\n"
         for i in range(n_functions)
     )
-    return f"#include <stdio.h>\n#include <stdlib.h>\n{functions}\nint main(void)\n{{\n    printf(\"%d\\n\", step_0(1));\n    return 0;\n}}\n"
+    main = 'int main(void)\n{\n    printf("%d\\n", step_0(1));\n    return 0;\n}\n'
+    return f"#include <stdio.h>\n#include <stdlib.h>\n{functions}\n{main}"
 
 
 def write_small_repositories(root: Path) -> list[Path]:
@@ -149,7 +151,9 @@ def test_the_cap_keeps_exactly_that_many_images_of_each_repository_the_same_each
     ]
     assert collections.Counter(key[0] for key in kept) == {record_id: min(cap, n) for record_id, n in eligible.items()}
     assert all(examples[key]["n_lines"] >= min_lines for key in kept)
-    again = image_keys(tfdata.load(built, "train", min_lines=min_lines, max_images_per_repository=cap, fractions=FRACTIONS, seed=7)[0])
+    again = image_keys(
+        tfdata.load(built, "train", min_lines=min_lines, max_images_per_repository=cap, fractions=FRACTIONS, seed=7)[0]
+    )
     assert set(again) == {key for key in kept if tfdata.split_of(key[0], FRACTIONS) == "train"}
 
 

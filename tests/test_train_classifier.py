@@ -23,6 +23,7 @@ def built(tmp_path_factory) -> str:
     return build_small_dataset(tmp_path_factory.mktemp("classifier"))
 
 
+@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")  # Keras 3.15's model.save on numpy 2
 def test_one_epoch_writes_metrics_beside_the_majority_baseline_and_a_confusion_matrix_png(built, tmp_path):
     fractions = [str(fraction) for fraction in FRACTIONS]
     argv = ["--data", built, "--epochs", "1", "--min-count", "1", "--fractions", *fractions, "--output-dir", str(tmp_path)]
@@ -31,7 +32,9 @@ def test_one_epoch_writes_metrics_beside_the_majority_baseline_and_a_confusion_m
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert METRIC_KEYS <= set(metrics)
     assert metrics["vocabulary"][-1] == "<other>" and {"Python", "C", "Markdown", "JSON"} <= set(metrics["vocabulary"])
-    assert all(metrics[f"n_{split}_images"] >= metrics[f"n_{split}_repositories"] > 0 for split in ("train", "validation", "test"))
+    assert all(
+        metrics[f"n_{split}_images"] >= metrics[f"n_{split}_repositories"] > 0 for split in ("train", "validation", "test")
+    )
     n_repositories = metrics["n_train_repositories"] + metrics["n_validation_repositories"] + metrics["n_test_repositories"]
     assert n_repositories == 24
     assert sum(figures["support"] for figures in metrics["per_class"].values()) == metrics["n_test_images"]
@@ -68,7 +71,7 @@ def test_confusion_matrix_counts_true_by_predicted():
     "argv, message",
     [
         (["--label", "language"], "the following arguments are required: --data"),
-        (["--data", "{missing}"], "no dataset.json"),
+        (["--data", "{missing}"], "not a finished dataset, no readable dataset.json"),
         (["--data", "{built}", "--label", "colour"], "invalid choice: 'colour'"),
         (["--data", "{built}", "--fractions", "0.5", "0.5", "0.5"], "--fractions: fractions must be"),
         (["--data", "{built}", "--epochs", "0"], "must be a positive integer"),
