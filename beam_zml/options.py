@@ -9,7 +9,7 @@ import re
 import sys
 from typing import NoReturn
 
-from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, _BeamArgumentParser
 
 from beam_zml.harvest import SEARCH_CAP, SearchQuery
 from beam_zml.imaging import ImageSettings
@@ -223,7 +223,15 @@ def beam_options(flags: list[str], prog: str) -> PipelineOptions:
     _, unknown = parser.parse_known_args(flags)
     if unknown:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
-    return PipelineOptions(flags)
+    options = PipelineOptions(flags)
+    standard = options.view_as(StandardOptions)
+    if isinstance(standard.runner, str) and standard.runner.lower() in DASK_RUNNER_NAMES:
+        standard.runner = DASK_RUNNER  # Beam 2.62 knows no such name, and its own Dask runner mixes up outputs
+    return options
+
+
+DASK_RUNNER_NAMES = ("dask", "daskrunner")
+DASK_RUNNER = "beam_zml.dask_runner.DaskRunner"
 
 
 def _import_optional_runner_options() -> None:

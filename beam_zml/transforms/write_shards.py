@@ -10,6 +10,7 @@ retry writes the same multiset of elements to the same name.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import uuid
@@ -17,7 +18,7 @@ from typing import Callable, Iterable
 
 import apache_beam as beam
 import fastavro
-from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystem import BeamIOError, CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from beam_zml.examples import empty_gzip
@@ -47,13 +48,21 @@ def temp_name(final: str) -> str:
 
 
 def write_atomically(final: str, write: Callable, mime_type: str = "application/octet-stream") -> None:
-    """Write through `write(fileobj)` to a temporary name, then rename it to `final`."""
+    """Write through `write(fileobj)` to a temporary name, then rename it to `final`.
+
+    Attempts of the same shard may run at once (a retried or speculative bundle): each renames its own
+    temporary file over `final`, which local files, GCS and S3 allow. Only where a rename cannot replace
+    (HDFS) is `final` deleted first, and a concurrent attempt having deleted it already is no error.
+    """
     temp = temp_name(final)
     with FileSystems.create(temp, mime_type=mime_type, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
         write(handle)
-    if FileSystems.exists(final):
-        FileSystems.delete([final])
-    FileSystems.rename([temp], [final])
+    try:
+        FileSystems.rename([temp], [final])
+    except BeamIOError:
+        with contextlib.suppress(BeamIOError):
+            FileSystems.delete([final])
+        FileSystems.rename([temp], [final])
 
 
 class _WriteShards(beam.PTransform):

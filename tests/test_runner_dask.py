@@ -1,0 +1,136 @@
+"""The dataset built on a real Dask cluster equals the DirectRunner's, image for image.
+
+The cluster is separate processes on 127.0.0.1: a `dask scheduler` and two `dask worker` processes of one
+thread each (each under its nanny), started with `python -m distributed.cli.*` from this environment. The
+pipeline runs with `--runner DaskRunner --dask_client_address HOST:PORT` and nothing else. The inputs are
+seven records (directories, a zip, a tar.gz, a tar of unsafe members and a corrupt zip that fails) of a few
+hundred files, which Beam's Dask translation spreads over several partitions, so both workers run bundles.
+
+The contract is strict: every record, file row, error row and image exactly once, the same counters as the
+DirectRunner's, nothing in the output but what dataset.json lists, and no process left running.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+from beam_zml.dataset import read_errors
+from beam_zml.output import SINK_DIRS
+from pipelines import build_dataset
+from tests.conftest import tar_directory, traversal_tar, write_repository, zip_directory
+from tests.dataset_compare import assert_same_dataset
+from tests.runner_processes import HOST, Processes, wait_until
+
+WORKERS = 2
+
+
+def runner_inputs(root: Path) -> list[Path]:
+    """Several repositories and archives, a few hundred files in all, and one record that fails."""
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    skip_caches = shutil.ignore_patterns("__pycache__")
+    repository = write_repository(root / "repo")
+    email = shutil.copytree(stdlib / "email", root / "email", ignore=skip_caches)
+    json_package = shutil.copytree(stdlib / "json", root / "json", ignore=skip_caches)
+    asyncio = shutil.copytree(stdlib / "asyncio", root / "asyncio", ignore=skip_caches)
+    corrupt = root / "corrupt.zip"
+    corrupt.write_bytes(b"PK\x03\x04" + bytes(range(256)) * 4)
+    return [
+        repository,
+        zip_directory(repository, root / "repo.zip"),
+        email,
+        json_package,
+        tar_directory(asyncio, root / "asyncio.tar.gz"),
+        traversal_tar(root / "traversal.tar"),
+        corrupt,
+    ]
+
+
+def assert_same_errors_and_folders(actual: str, expected: str) -> None:
+    """The error rows (not compared by assert_same_dataset) and the top folder: sinks and dataset.json only."""
+    assert sorted(json.dumps(row, sort_keys=True) for row in read_errors(actual)) == sorted(
+        json.dumps(row, sort_keys=True) for row in read_errors(expected)
+    )
+    assert sorted(path.name for path in Path(actual).iterdir()) == sorted([*SINK_DIRS, "dataset.json"])
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory) -> list[Path]:
+    return runner_inputs(tmp_path_factory.mktemp("inputs"))
+
+
+def _scheduler_address(scheduler_file: Path) -> str | None:
+    try:
+        return json.loads(scheduler_file.read_text())["address"]
+    except (OSError, ValueError, KeyError):
+        return None  # not written yet, or half-written
+
+
+@pytest.fixture
+def dask_cluster(tmp_path):
+    """A scheduler and two single-thread worker processes on 127.0.0.1; all of them stopped at the end."""
+    import distributed
+
+    processes = Processes(tmp_path)
+    try:
+        scheduler_file = tmp_path / "scheduler.json"
+        scheduler = processes.start(
+            "dask-scheduler",
+            [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", HOST, "--port", "0"]
+            + ["--no-dashboard", "--dashboard-address", f"{HOST}:0", "--scheduler-file", str(scheduler_file)]
+            + ["--idle-timeout", "900"],  # gone by itself should this test be killed before its teardown
+            cwd=str(tmp_path),
+        )
+        address = wait_until(lambda: _scheduler_address(scheduler_file), 120, "the scheduler file", scheduler)
+        workers = [
+            processes.start(
+                f"dask-worker-{index}",
+                [sys.executable, "-m", "distributed.cli.dask_worker", "--scheduler-file", str(scheduler_file)]
+                + ["--host", HOST, "--nworkers", "1", "--nthreads", "1", "--name", f"worker-{index}"]
+                + ["--no-dashboard", "--dashboard-address", f"{HOST}:0", "--death-timeout", "60"]
+                + ["--local-directory", str(tmp_path / f"worker-{index}")],
+                cwd=str(tmp_path),
+            )
+            for index in range(WORKERS)
+        ]
+        with distributed.Client(address, timeout=60, set_as_default=False) as probe:
+
+            def registered() -> bool:
+                for worker in workers:
+                    if not worker.running():
+                        raise worker.failed("exited before registering")
+                return len(probe.scheduler_info()["workers"]) == WORKERS
+
+            wait_until(registered, 120, f"{WORKERS} workers registered")
+        yield {"address": address}
+    finally:
+        processes.stop_all()
+    assert not processes.left_running(), processes.left_running()
+
+
+def test_dataset_built_on_dask_equals_direct_runner(tmp_path, inputs, dask_cluster):
+    import distributed
+
+    local = ["--local", *map(str, inputs)]
+    direct = str(tmp_path / "direct")
+    direct_result = build_dataset.run([*local, "--output", direct])
+
+    on_dask = str(tmp_path / "dask")
+    result = build_dataset.run(
+        [*local, "--output", on_dask, "--runner", "DaskRunner", "--dask_client_address", dask_cluster["address"]]
+    )
+
+    assert result.state == "DONE"
+    assert_same_dataset(on_dask, direct)  # every record, file row and image once; only what dataset.json lists
+    assert_same_errors_and_folders(on_dask, direct)
+    counters = build_dataset.counter_totals(result)
+    assert counters == build_dataset.counter_totals(direct_result)  # each element processed once, none twice
+    assert counters["records_failed"] == 1 and counters["images"] > 300, counters
+    with distributed.Client(dask_cluster["address"], timeout=60, set_as_default=False) as probe:
+        tasks = probe.run(lambda dask_worker: dask_worker.state.executed_count)  # a lambda: pickled by value
+    assert len(tasks) == WORKERS and all(count > 0 for count in tasks.values()), tasks  # both workers ran bundles
