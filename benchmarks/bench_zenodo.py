@@ -9,8 +9,8 @@ window scaled from 60 s down to --harvest-window (20 s: 90 searches/min) for the
 hours. (The harvest's window is the longer because the test server scans every record on each
 search, 0.2-0.4 s for 10,000 records on a quiet machine: a shorter interval would measure the
 server, not the client.) The client is told the same scaled limits (--search-requests-per-minute,
---requests-per-minute), as a user who knows Zenodo's numbers would tell it. Phases, each after the server's window has
-drained so that no phase inherits another's requests:
+--requests-per-minute), as a user who knows Zenodo's numbers would tell it (--pace tells it less).
+Phases, each after the server's window has drained so that no phase inherits another's requests:
 
 1. Harvest (`pipelines.harvest_records.run`) of --records GitHub-style software records: created
    dates spread over 2016-2025, about one concept in six with several versions (only the latest
@@ -23,14 +23,18 @@ drained so that no phase inherits another's requests:
    must fail): a. `--ids` (2 requests a record: metadata, archive); b. the same with faults on
    downloads and metadata (503, dropped connection, truncated body, wrong bytes once, 429,
    HTML 502); c. a harvest of the same server into JSON lines, then `--records-jsonl`
-   (1 request a record).
+   (1 request a record); with --workers N, also d. `--ids` on N DirectRunner workers
+   (multi_processing) with `--zenodo-workers N`, and e. the same without it (a misconfiguration,
+   shown for its earned 429s).
 
 For each phase it reports wall time, requests made, the request rate achieved (over the span
 from the first to the last request of the bucket) beside the limit (target: at least 90%), the
 most requests seen in any one window (the server's count: at most the limit), 429s injected and
 earned (target: 0 earned), and records listed or built against those expected (target: 0 lost,
-0 duplicated). It ends with the time the same work would take against Zenodo's real limits.
-Not part of the tests.
+0 duplicated), then where the time between requests went (the server's search time, the client's
+time, waits for X-RateLimit-Reset after X-RateLimit-Remaining: 0), what the faults cost, and the
+time the same work would take against Zenodo's real limits. Exit status 1 if a target is missed.
+Not part of the tests; a run takes about 7 minutes.
 """
 
 from __future__ import annotations
@@ -127,7 +131,7 @@ def harvest_records_for(n: int, seed: int) -> tuple[list[tuple[dict, str]], set[
     its first version's, as on Zenodo."""
     rng = random.Random(seed)
     span = (LAST_CREATED - FIRST_CREATED).total_seconds()
-    plans = []  # (first created, [created of each version], owner, repo)
+    plans = []  # (owner, repo, [created of each version])
     made = 0
     while made < n:
         versions = rng.choices([1, 2, 3, 5], weights=[84, 10, 4, 2])[0]
@@ -366,13 +370,16 @@ class Bench:
         output = self.work / f"harvest-{len(self.phases)}.jsonl"
         phase.argv = ["--output", str(output), "--exclude-pattern", EXCLUDE, "--search-cap", str(cap),
                       *self.client_flags(server)]
-        fired = []
+        fired, predicates = [], []
         for kind, nth, seconds in faults:  # on the nth search request (counted among those the fault sees)
-            server.inject(nth_request("/api/records", nth, fired), kind, seconds=seconds)
+            predicates.append(NthRequest("/api/records", nth, fired))
+            server.inject(predicates[-1], kind, seconds=seconds)
         phase.faults = len(faults)
         phase.fault_wait = expected_wait([kind for kind, _, _ in faults])
         with self.measure(phase, server):
             harvest_records.run(phase.argv)
+        for predicate in predicates:
+            predicate.active = False
         phase.faults_fired = len(fired)
         ids = [json.loads(line)["id"] for line in output.read_text().splitlines()] if output.exists() else []
         phase.listed, phase.ok = len(ids), len(set(ids) & expected)
@@ -390,13 +397,16 @@ class Bench:
         phase = Phase(name, "build", "other", expected=len(ok_ids) + len(failed_ids), expected_failed=len(failed_ids), demo=demo)
         output = self.work / f"build-{len(self.phases)}"
         phase.argv = [*source_argv, "--output", str(output), *self.client_flags(server), *extra_argv]
-        fired = []
+        fired, predicates = [], []
         for path, kind, options in faults:
-            server.inject(nth_request(path, 1, fired), kind, **options)
+            predicates.append(NthRequest(path, 1, fired))
+            server.inject(predicates[-1], kind, **options)
         phase.faults = len(faults)
         phase.fault_wait = expected_wait([kind for _, kind, _ in faults])
         with self.measure(phase, server):
             build_dataset.run(phase.argv)
+        for predicate in predicates:
+            predicate.active = False
         phase.faults_fired = len(fired)
         if phase.error:
             return phase
@@ -430,20 +440,23 @@ def expected_wait(kinds: list[str]) -> tuple[float, float]:
     return low, high
 
 
-def nth_request(path: str, nth: int, fired: list):
-    """A fault predicate that matches the nth request to `path` it is asked about."""
-    seen = [0]
+class NthRequest:
+    """A fault predicate that matches the nth request to `path` it is asked about, while its phase lasts
+    (a fault that did not fire must not spill into the next phase)."""
 
-    def matches(candidate: str) -> bool:
-        if candidate != path:
+    def __init__(self, path: str, nth: int, fired: list):
+        self.path, self.nth, self.fired = path, nth, fired
+        self.seen = 0
+        self.active = True
+
+    def __call__(self, candidate: str) -> bool:
+        if not self.active or candidate != self.path:
             return False
-        seen[0] += 1
-        if seen[0] == nth:
-            fired.append(nth)
+        self.seen += 1
+        if self.seen == self.nth:
+            self.fired.append(self.nth)
             return True
         return False
-
-    return matches
 
 
 # ---------------------------------------------------------------------------------------------
