@@ -35,6 +35,20 @@ def repository(tmp_path: Path) -> Path:
     return write_repository(tmp_path / "repo")
 
 
+@pytest.fixture
+def cluster_inputs(tmp_path: Path) -> list[Path]:
+    """What the cluster tests build: a directory, its zip and tar.gz, and a corrupt zip that must fail its record."""
+    repository = write_repository(tmp_path / "inputs" / "repo")
+    corrupt = tmp_path / "inputs" / "corrupt.zip"
+    corrupt.write_bytes(b"PK\x03\x04" + bytes(range(256)) * 4)
+    return [
+        repository,
+        zip_directory(repository, tmp_path / "inputs" / "repo.zip"),
+        tar_directory(repository, tmp_path / "inputs" / "repo.tar.gz"),
+        corrupt,
+    ]
+
+
 def zip_directory(directory: Path, target: Path, top: str = "owner-repo-abc1234") -> Path:
     """A GitHub-style zipball of `directory`: every member under one top folder."""
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:

@@ -13,7 +13,6 @@ import pytest
 
 from beam_zml import runners
 from pipelines import build_dataset
-from tests.conftest import tar_directory, write_repository, zip_directory
 from tests.dataset_compare import assert_same_dataset
 from tests.runner_processes import (
     HOST,
@@ -34,19 +33,6 @@ def job_server_jar():
 
 
 @pytest.fixture
-def inputs(tmp_path):
-    repository = write_repository(tmp_path / "inputs" / "repo")
-    corrupt = tmp_path / "inputs" / "corrupt.zip"
-    corrupt.write_bytes(b"PK\x03\x04" + bytes(range(256)) * 4)
-    return [
-        repository,
-        zip_directory(repository, tmp_path / "inputs" / "repo.zip"),
-        tar_directory(repository, tmp_path / "inputs" / "repo.tar.gz"),
-        corrupt,
-    ]
-
-
-@pytest.fixture
 def flink(tmp_path, job_server_jar, monkeypatch):
     """A running cluster and worker pool; everything started here is stopped at the end, process groups and all."""
     processes = Processes(tmp_path)
@@ -62,8 +48,8 @@ def flink(tmp_path, job_server_jar, monkeypatch):
     assert not processes.left_running(), processes.left_running()
 
 
-def test_dataset_built_on_flink_equals_direct_runner(tmp_path, inputs, flink):
-    local = ["--local", *map(str, inputs)]
+def test_dataset_built_on_flink_equals_direct_runner(tmp_path, cluster_inputs, flink):
+    local = ["--local", *map(str, cluster_inputs)]
     direct = str(tmp_path / "direct")
     build_dataset.run([*local, "--output", direct])
 
