@@ -229,6 +229,7 @@ class Phase:
     notes: list[str] = field(default_factory=list)
     error: str | None = None
     demo: bool = False  # a demonstration of a misconfiguration: earned 429s are its expected outcome
+    workers: int = 1  # DirectRunner workers, each with its own client and pacer
 
     @property
     def share(self) -> float:
@@ -395,6 +396,8 @@ class Bench:
               source_argv: list[str], faults: list[tuple[str, str, dict]] = (), extra_argv: list[str] = (),
               demo: bool = False) -> Phase:
         phase = Phase(name, "build", "other", expected=len(ok_ids) + len(failed_ids), expected_failed=len(failed_ids), demo=demo)
+        if "--direct_num_workers" in extra_argv:
+            phase.workers = int(extra_argv[list(extra_argv).index("--direct_num_workers") + 1])
         output = self.work / f"build-{len(self.phases)}"
         phase.argv = [*source_argv, "--output", str(output), *self.client_flags(server), *extra_argv]
         fired, predicates = [], []
@@ -511,6 +514,11 @@ def pacing_table(phases: list[Phase], pace: float) -> str:
         if not p.gaps:
             continue
         interval = 60 / (p.limit * pace)  # the client's
+        if p.workers > 1:  # several pacers interleave: the gaps of the merged stream say little
+            lines.append(f"| {p.name.split('.')[0]} | {p.bucket} | {p.span[0]:.1f} .. {p.span[1]:.1f} ({p.wall:.1f}) "
+                         f"| {interval * 1000 * p.workers:.0f} per worker | {p.workers} workers interleaved | - | - | - | - "
+                         f"| {p.load[0]:.1f}, {p.load[1]:.1f} |")
+            continue
         gaps = sorted(p.gaps)
         over = sum(max(0.0, g - interval) for g in gaps)
         held = [max(0.0, g - interval) for g, full in zip(p.gaps, p.full) if full]
