@@ -82,7 +82,7 @@ def run(argv: list[str] | None = None, save_main_session: bool = False) -> beam.
     pipeline_options = cli.beam_options(beam_flags, PROG)
     pipeline_options.view_as(SetupOptions).save_main_session = save_main_session
     recorded_options = {**settings.__dict__, **limits.__dict__}
-    sources = _sources(args, build)
+    sources = _sources(args, build, zenodo)
     try:
         output = prepare_output(args.output, overwrite=args.overwrite, resume=args.resume, options=recorded_options)
     except OutputError as error:
@@ -97,7 +97,8 @@ def run(argv: list[str] | None = None, save_main_session: bool = False) -> beam.
     records = pipeline | "ReadRecordIds" >> sources["transform"]
     if output.done:
         records = records | "SkipRecordsDone" >> SkipRecordsDone(output.done)
-    listed = records | "ListRepositoryFiles" >> ListRepositoryFiles(limits, zenodo, args.exclude_pattern)
+    client_settings = None if args.local else zenodo  # local code needs no Zenodo client
+    listed = records | "ListRepositoryFiles" >> ListRepositoryFiles(limits, client_settings, args.exclude_pattern)
     imaged = listed["files"] | "ImagifyFiles" >> ImagifyFiles(settings)
     record_rows = listed["outcomes"] | "BuildRecordRows" >> BuildRecordRows(imaged["rows"])
     file_rows = imaged["rows"] | "DropRecordKey" >> beam.Values()
@@ -118,7 +119,7 @@ def run(argv: list[str] | None = None, save_main_session: bool = False) -> beam.
     return result
 
 
-def _sources(args: argparse.Namespace, build: argparse.ArgumentParser) -> dict:
+def _sources(args: argparse.Namespace, build: argparse.ArgumentParser, zenodo) -> dict:
     """The transform that reads the records to build, and a description of them for dataset.json."""
     if args.local:
         for path in args.local:
@@ -143,7 +144,6 @@ def _sources(args: argparse.Namespace, build: argparse.ArgumentParser) -> dict:
             build.error(f"--records-jsonl {args.records_jsonl}: no such file or directory")
         return {"transform": ReadRecordsJsonl(args.records_jsonl), "description": {"records_jsonl": args.records_jsonl}}
     query = cli.search_query(args)
-    zenodo = cli.zenodo_settings(args)
     description = {"search": {k: str(v) for k, v in query.__dict__.items() if v not in (None, False)}, "zenodo_url": zenodo.zenodo_url}
     return {"transform": HarvestRecords(query, zenodo, args.max_records, args.search_cap), "description": description}
 

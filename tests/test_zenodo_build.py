@@ -192,3 +192,15 @@ def test_max_records_and_search_from_build(server, tmp_path):
     output = str(tmp_path / "out")
     build_dataset.run(["--query", "owner", "--max-records", "2", "--output", output, *fast(server)])
     assert len(list(read_rows(output, "records"))) == 2
+
+
+def test_token_file_is_read_once_and_used_for_the_search(server, tmp_path):
+    add_records(server)
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n")
+    output = str(tmp_path / "out")
+    build_dataset.run(["--query", "owner", "--max-records", "1", "--output", output,
+                       "--zenodo-token-file", str(token_file), *fast(server)])
+    searches = [entry for entry in server.log if entry.path == "/api/records"]
+    assert searches and all(entry.headers.get("Authorization") == f"Bearer {TOKEN}" for entry in searches)
+    assert searches[0].query["size"] == ["100"]  # a token's page size
