@@ -282,10 +282,10 @@ class FlinkCluster:
             "taskmanager.host": HOST,
             "taskmanager.rpc.port": tm_rpc_port,
             "taskmanager.numberOfTaskSlots": slots,
-            "taskmanager.memory.process.size": "2048m",
+            "taskmanager.memory.process.size": "3072m",
             # Beam's batch translation has many exchanges: the default 10 % of memory for network buffers is short
-            "taskmanager.memory.network.min": "384m",
-            "taskmanager.memory.network.max": "384m",
+            "taskmanager.memory.network.min": "768m",
+            "taskmanager.memory.network.max": "768m",
             "parallelism.default": 1,
             "rest.address": HOST,
             "rest.bind-address": HOST,
