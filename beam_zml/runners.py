@@ -121,7 +121,7 @@ def ensure_job_server(
     if target.is_file() and not force:
         return SetupResult(target, built=False, seconds=time.monotonic() - started)
     target.parent.mkdir(parents=True, exist_ok=True)
-    with _lock(target.with_name(target.name + ".lock")):  # one build at a time; a waiter then finds the jar
+    with file_lock(target.with_name(target.name + ".lock")):  # one build at a time; a waiter then finds the jar
         if target.is_file() and not force:
             return SetupResult(target, built=False, seconds=time.monotonic() - started)
         _build(server, target)
@@ -129,7 +129,9 @@ def ensure_job_server(
 
 
 @contextlib.contextmanager
-def _lock(path: Path):
+def file_lock(path: Path):
+    """An exclusive lock held through `path`, so that two processes filling one cache take turns."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:

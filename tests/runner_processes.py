@@ -9,7 +9,6 @@ under ~/.cache/beam_zml (or $BEAM_ZML_CACHE), so a fresh machine fetches everyth
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import shutil
@@ -26,6 +25,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import yaml
+
+from beam_zml.runners import file_lock
 
 HOST = "127.0.0.1"
 
@@ -177,22 +178,11 @@ def worker_pool(processes: Processes, port: int) -> Process:
 _SAFE = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}  # Python >= 3.10.12 / 3.11.4
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _cached_from_pypi(requirement: str, home: Path, members: dict[str, str]) -> Path:
     """`home`, made once from the sdist of `requirement`: each archive folder in `members` copied to its folder in home."""
     if (home / ".complete").exists():
         return home
-    with _locked(home.with_name(home.name + ".lock")):
+    with file_lock(home.with_name(home.name + ".lock")):
         if (home / ".complete").exists():
             return home
         with tempfile.TemporaryDirectory(prefix=home.name + "-", dir=home.parent) as work:
