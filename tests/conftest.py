@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
+import sysconfig
 import tarfile
 import zipfile
 from pathlib import Path
@@ -90,3 +92,24 @@ def traversal_tar(target: Path) -> Path:
         device.type = tarfile.CHRTYPE
         archive.addfile(device)
     return target
+
+
+def runner_inputs(root: Path) -> list[Path]:
+    """Several repositories and archives, a few hundred files in all, and one record that fails."""
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    skip_caches = shutil.ignore_patterns("__pycache__")
+    repository = write_repository(root / "repo")
+    email = shutil.copytree(stdlib / "email", root / "email", ignore=skip_caches)
+    json_package = shutil.copytree(stdlib / "json", root / "json", ignore=skip_caches)
+    asyncio = shutil.copytree(stdlib / "asyncio", root / "asyncio", ignore=skip_caches)
+    corrupt = root / "corrupt.zip"
+    corrupt.write_bytes(b"PK\x03\x04" + bytes(range(256)) * 4)
+    return [
+        repository,
+        zip_directory(repository, root / "repo.zip"),
+        email,
+        json_package,
+        tar_directory(asyncio, root / "asyncio.tar.gz"),
+        traversal_tar(root / "traversal.tar"),
+        corrupt,
+    ]
