@@ -85,6 +85,7 @@ from tests.runner_processes import (
     SparkCluster,
     free_ports,
     http_json,
+    start_dask_cluster,
     wait_listening,
     wait_until,
     worker_pool,
@@ -264,13 +265,6 @@ def portable_cluster(directory: Path) -> Iterator[Cluster]:
         )
 
 
-def _scheduler_address(scheduler_file: Path) -> str | None:
-    try:
-        return json.loads(scheduler_file.read_text())["address"]
-    except (OSError, ValueError, KeyError):
-        return None  # not written yet, or half-written
-
-
 def _executed_counts(address: str) -> dict:
     import distributed
 
@@ -281,41 +275,10 @@ def _executed_counts(address: str) -> dict:
 @contextlib.contextmanager
 def dask_cluster(directory: Path, workers: int) -> Iterator[Cluster]:
     """A scheduler and `workers` single-thread worker processes, as tests/test_runner_dask.py starts them."""
-    import distributed
-
     processes = Processes(directory)
     with stopping(processes):
         start = time.perf_counter()
-        scheduler_file = directory / "scheduler.json"
-        scheduler = processes.start(
-            "dask-scheduler",
-            [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", HOST, "--port", "0"]
-            + ["--no-dashboard", "--dashboard-address", f"{HOST}:0", "--scheduler-file", str(scheduler_file)]
-            + ["--idle-timeout", "1800"],  # gone by itself should this script be killed before it stops it
-            cwd=str(directory),
-        )
-        address = wait_until(lambda: _scheduler_address(scheduler_file), 120, "the scheduler file", scheduler)
-        started = [
-            processes.start(
-                f"dask-worker-{index}",
-                [sys.executable, "-m", "distributed.cli.dask_worker", "--scheduler-file", str(scheduler_file)]
-                + ["--host", HOST, "--nworkers", "1", "--nthreads", "1", "--name", f"worker-{index}"]
-                + ["--no-dashboard", "--dashboard-address", f"{HOST}:0", "--death-timeout", "60"]
-                + ["--local-directory", str(directory / f"worker-{index}")],
-                env=child_env(),
-                cwd=str(directory),
-            )
-            for index in range(workers)
-        ]
-        with distributed.Client(address, timeout=60, set_as_default=False) as probe:
-
-            def registered() -> bool:
-                for worker in started:
-                    if not worker.running():
-                        raise worker.failed("exited before registering")
-                return len(probe.scheduler_info()["workers"]) == workers
-
-            wait_until(registered, 120, f"{workers} workers registered")
+        address = start_dask_cluster(processes, directory, workers, env=child_env())
         startup = time.perf_counter() - start
 
         def evidence(before: dict, after: dict) -> str:

@@ -443,6 +443,55 @@ class SparkCluster:
 # -- Beam's job servers, which the FlinkRunner and SparkRunner start themselves -----------------------------------
 
 
+def start_dask_cluster(processes: Processes, directory: Path, workers: int, env: dict | None = None) -> str:
+    """A Dask scheduler and `workers` single-thread worker processes on 127.0.0.1; returns the scheduler address.
+
+    The scheduler picks its own port and reports it through a scheduler file, so there is no port race;
+    idle and death time-outs make every process exit by itself should its caller be killed.
+    """
+    import distributed
+
+    scheduler_file = directory / "scheduler.json"
+    scheduler = processes.start(
+        "dask-scheduler",
+        [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", HOST, "--port", "0"]
+        + ["--no-dashboard", "--dashboard-address", f"{HOST}:0", "--scheduler-file", str(scheduler_file)]
+        + ["--idle-timeout", "1800"],
+        env=env,
+        cwd=str(directory),
+    )
+    address = wait_until(lambda: _scheduler_address(scheduler_file), 120, "the scheduler file", scheduler)
+    started = [
+        processes.start(
+            f"dask-worker-{index}",
+            [sys.executable, "-m", "distributed.cli.dask_worker", "--scheduler-file", str(scheduler_file)]
+            + ["--host", HOST, "--nworkers", "1", "--nthreads", "1", "--name", f"worker-{index}"]
+            + ["--no-dashboard", "--dashboard-address", f"{HOST}:0", "--death-timeout", "60"]
+            + ["--local-directory", str(directory / f"worker-{index}")],
+            env=env,
+            cwd=str(directory),
+        )
+        for index in range(workers)
+    ]
+    with distributed.Client(address, timeout=60, set_as_default=False) as probe:
+
+        def registered() -> bool:
+            for worker in started:
+                if not worker.running():
+                    raise worker.failed("exited before registering")
+            return len(probe.scheduler_info()["workers"]) == workers
+
+        wait_until(registered, 120, f"{workers} workers registered")
+    return address
+
+
+def _scheduler_address(scheduler_file: Path) -> str | None:
+    try:
+        return json.loads(scheduler_file.read_text())["address"]
+    except (OSError, ValueError, KeyError):
+        return None  # not written yet, or half-written
+
+
 def child_pids() -> set[int]:
     """This process's living children (Linux /proc)."""
     children = set()

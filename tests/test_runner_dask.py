@@ -12,8 +12,6 @@ DirectRunner's, nothing in the output but what dataset.json lists, and no proces
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,7 +19,7 @@ import pytest
 from pipelines import build_dataset
 from tests.conftest import runner_inputs
 from tests.dataset_compare import assert_same_dataset
-from tests.runner_processes import HOST, Processes, wait_until
+from tests.runner_processes import Processes, start_dask_cluster
 
 WORKERS = 2
 
@@ -31,49 +29,12 @@ def inputs(tmp_path_factory) -> list[Path]:
     return runner_inputs(tmp_path_factory.mktemp("inputs"))
 
 
-def _scheduler_address(scheduler_file: Path) -> str | None:
-    try:
-        return json.loads(scheduler_file.read_text())["address"]
-    except (OSError, ValueError, KeyError):
-        return None  # not written yet, or half-written
-
-
 @pytest.fixture
 def dask_cluster(tmp_path):
     """A scheduler and two single-thread worker processes on 127.0.0.1; all of them stopped at the end."""
-    import distributed
-
     processes = Processes(tmp_path)
     try:
-        scheduler_file = tmp_path / "scheduler.json"
-        scheduler = processes.start(
-            "dask-scheduler",
-            [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", HOST, "--port", "0"]
-            + ["--no-dashboard", "--dashboard-address", f"{HOST}:0", "--scheduler-file", str(scheduler_file)]
-            + ["--idle-timeout", "900"],  # gone by itself should this test be killed before its teardown
-            cwd=str(tmp_path),
-        )
-        address = wait_until(lambda: _scheduler_address(scheduler_file), 120, "the scheduler file", scheduler)
-        workers = [
-            processes.start(
-                f"dask-worker-{index}",
-                [sys.executable, "-m", "distributed.cli.dask_worker", "--scheduler-file", str(scheduler_file)]
-                + ["--host", HOST, "--nworkers", "1", "--nthreads", "1", "--name", f"worker-{index}"]
-                + ["--no-dashboard", "--dashboard-address", f"{HOST}:0", "--death-timeout", "60"]
-                + ["--local-directory", str(tmp_path / f"worker-{index}")],
-                cwd=str(tmp_path),
-            )
-            for index in range(WORKERS)
-        ]
-        with distributed.Client(address, timeout=60, set_as_default=False) as probe:
-
-            def registered() -> bool:
-                for worker in workers:
-                    if not worker.running():
-                        raise worker.failed("exited before registering")
-                return len(probe.scheduler_info()["workers"]) == WORKERS
-
-            wait_until(registered, 120, f"{WORKERS} workers registered")
+        address = start_dask_cluster(processes, tmp_path, WORKERS)
         yield {"address": address}
     finally:
         processes.stop_all()
