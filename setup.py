@@ -21,8 +21,8 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10,<3.13",
     packages=find_packages(include=["beam_zml", "beam_zml.*", "pipelines", "pipelines.*"]),
-    package_data={"beam_zml.schemas": ["*.avsc"], "beam_zml": ["job_servers/*.pom.xml"]},
+    package_data={"beam_zml.schemas": ["*.avsc"], "beam_zml.runners": ["poms/*.pom.xml"]},
     install_requires=requirements("requirements.txt"),
     extras_require={"test": requirements("requirements-test.txt")},
-    entry_points={"console_scripts": ["zml = beam_zml.cli:main"]},
+    entry_points={"console_scripts": ["zml = pipelines.cli:main"]},
 )

@@ -4,7 +4,7 @@
 
 The corpus is the Python standard library's own source (its *.py files of at most
 100,000 bytes, without test directories, site-packages and __pycache__), so
-every machine has it. In the same run it times ``beam_zml.imagify.imagify`` and a
+every machine has it. In the same run it times ``beam_zml.core.imagify.imagify`` and a
 per-character rendition of zenodo-ml's algorithm (Python loops over lines and
 characters, as zenodo-ml's ``create_images`` did, with SPEC §3's fixes so both
 give the same arrays, which is checked first), and prints the median of
@@ -27,15 +27,13 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, installed or not
-
-from beam_zml.imagify import imagify  # noqa: E402
+from beam_zml.core.imagify import imagify  # noqa: E402
 
 MAX_BYTES = 100_000
 SKIPPED_DIRS = {"test", "tests", "idle_test", "site-packages", "__pycache__"}
 TARGET_MB_S = 100
 TARGET_RATIO = 20
-KERNEL = "`beam_zml.imagify.imagify`, {}"
+KERNEL = "`beam_zml.core.imagify.imagify`, {}"
 DEFAULT = KERNEL.format("uint16")  # the targets are for the default pixel dtype
 BASELINE = "per-character rendition of zenodo-ml, uint16"
 

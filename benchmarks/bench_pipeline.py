@@ -40,12 +40,12 @@ from __future__ import annotations
 
 import argparse
 import collections
-import resource
 import contextlib
 import cProfile
 import json
 import os
 import pstats
+import resource
 import shutil
 import statistics
 import subprocess
@@ -56,18 +56,17 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # run from a checkout, installed or not
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # this process imports TensorFlow too, for the baseline
 
 import fastavro  # noqa: E402
 
-import beam_zml.example_proto  # noqa: E402
-import beam_zml.examples  # noqa: E402
-import beam_zml.imaging  # noqa: E402
-from beam_zml.imaging import ImageSettings, image_file  # noqa: E402
-from beam_zml.records import local_sources, record_row  # noqa: E402
-from beam_zml.repository import Limits, read_repository  # noqa: E402
+import beam_zml.core.example_proto  # noqa: E402
+import beam_zml.core.examples  # noqa: E402
+import beam_zml.core.imaging  # noqa: E402
+from beam_zml.core.imaging import ImageSettings, image_file  # noqa: E402
+from beam_zml.core.records import local_sources, record_row  # noqa: E402
 from beam_zml.schemas import load_schema  # noqa: E402
+from beam_zml.sources.repository import Limits, read_repository  # noqa: E402
 
 TEXT_EXTENSIONS = {
     "py", "pyi", "c", "h", "txt", "rst", "md", "toml", "xml", "json", "dectest", "cfg", "ini", "html",
@@ -191,7 +190,7 @@ class _Timed:
 
 
 class _TimedIgzip:
-    """beam_zml.examples.igzip with `compress` timed."""
+    """beam_zml.core.examples.igzip with `compress` timed."""
 
     def __init__(self, igzip, clock: dict):
         self._igzip = igzip
@@ -208,14 +207,14 @@ def timing_steps(clock: dict):
     image_file looks these names up in its modules at call time, so they are swapped
     for timed stand-ins while the block runs and checked to have been called.
     """
-    saved = beam_zml.imaging.imagify, beam_zml.imaging.encode_file_images, beam_zml.examples.igzip
-    beam_zml.imaging.imagify = _Timed(saved[0], clock, "imagify")
-    beam_zml.imaging.encode_file_images = _Timed(saved[1], clock, "encode_file_images")
-    beam_zml.examples.igzip = _TimedIgzip(saved[2], clock)
+    saved = beam_zml.core.imaging.imagify, beam_zml.core.imaging.encode_file_images, beam_zml.core.examples.igzip
+    beam_zml.core.imaging.imagify = _Timed(saved[0], clock, "imagify")
+    beam_zml.core.imaging.encode_file_images = _Timed(saved[1], clock, "encode_file_images")
+    beam_zml.core.examples.igzip = _TimedIgzip(saved[2], clock)
     try:
         yield
     finally:
-        beam_zml.imaging.imagify, beam_zml.imaging.encode_file_images, beam_zml.examples.igzip = saved
+        beam_zml.core.imaging.imagify, beam_zml.core.imaging.encode_file_images, beam_zml.core.examples.igzip = saved
     for name in ("imagify", "encode_file_images", "compress"):
         if not clock.get(name + " calls"):
             sys.exit(f"the step timer for {name} was never called: has image_file changed? fix timing_steps")
@@ -344,8 +343,8 @@ IMPORTS = {
     "python -c pass": "pass",
     "import apache_beam": "import apache_beam",
     "import pipelines.build_dataset": "import pipelines.build_dataset",
-    "Example message class (beam_zml.example_proto, protobuf only)":
-        "from beam_zml.example_proto import example_class; example_class()",
+    "Example message class (beam_zml.core.example_proto, protobuf only)":
+        "from beam_zml.core.example_proto import example_class; example_class()",
 }
 
 
@@ -473,7 +472,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--child-baseline", nargs=2, metavar=("CORPUS", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child_baseline:  # the baseline in a fresh process: import what the loop needs, run it once
-        beam_zml.example_proto.example_class()
+        beam_zml.core.example_proto.example_class()
         baseline_loop(args.child_baseline[0], Path(args.child_baseline[1]))
         return
     if args.repeats < 1 or args.workers < 1:
@@ -507,7 +506,7 @@ def benchmark(args, corpus: str, described: str, tiny: str, work: Path) -> None:
         WARM: lambda c: pipeline_warm(c, work),
     }
 
-    beam_zml.example_proto.example_class()  # the warm baseline pays no import, as in a long-running worker
+    beam_zml.core.example_proto.example_class()  # the warm baseline pays no import, as in a long-running worker
     _, _, facts = baseline_warm(corpus, work)  # warm-up, and the counts every pipeline run must match
     pipeline_warm(tiny, work)  # warm-up: Beam's first-use imports
     mb_imaged, mb_seen = facts["bytes_imaged"] / 1e6, facts["bytes_seen"] / 1e6

@@ -19,7 +19,7 @@ stops the cluster, process groups and all:
 - PortableRunner: Beam's local job service and one EXTERNAL worker pool. One row only:
   the local job service runs the job with an Fn API runner that runs each stage as one
   bundle on one SDK worker (it ignores --direct_num_workers), so it has no 2-worker form.
-- DaskRunner (beam_zml.dask_runner): a scheduler and 1, then 2, worker processes of
+- DaskRunner (beam_zml.runners.dask_runner): a scheduler and 1, then 2, worker processes of
   one thread each.
 - FlinkRunner: a JobManager and one TaskManager with 1, then 2, slots, run with
   --parallelism 1, then 2, and an EXTERNAL worker pool; Beam starts its Flink job
@@ -74,9 +74,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # run from a checkout, installed or not; tests/ is not installed
 
-from tests.runner_processes import (
+from beam_zml.testing.runner_processes import (
     HOST,
     SPARK_VERSION,
     FlinkCluster,
@@ -306,7 +305,7 @@ def _flink_parallelism(cluster: FlinkCluster) -> int | None:
 @contextlib.contextmanager
 def flink_cluster(directory: Path, slots: int, sdk_workers: int) -> Iterator[Cluster]:
     """A JobManager, one TaskManager with `slots` slots and an EXTERNAL worker pool, as tests/test_runner_flink.py."""
-    from beam_zml import runners
+    from beam_zml.runners import setup_runner as runners
 
     runners.ensure_job_server("flink", flink_version=FLINK_MINOR)  # at once when the jar is in Beam's cache
     processes = Processes(directory)
@@ -343,7 +342,7 @@ def flink_cluster(directory: Path, slots: int, sdk_workers: int) -> Iterator[Clu
 @contextlib.contextmanager
 def spark_cluster(directory: Path, cores: int, sdk_workers: int) -> Iterator[Cluster]:
     """A Master, one Worker with `cores` cores and an EXTERNAL worker pool, as tests/test_runner_spark.py."""
-    from beam_zml import runners
+    from beam_zml.runners import setup_runner as runners
 
     runners.ensure_job_server("spark", spark_version=SPARK_VERSION)
     processes = Processes(directory)
@@ -440,7 +439,10 @@ class Bench:
 
     def check(self, facts: dict) -> str:
         """'' if the output is the reference's (counts, counters, only listed files); else what differs."""
-        from tests.dataset_compare import assert_only_listed_files, assert_same_dataset
+        from beam_zml.testing.dataset_compare import (
+            assert_only_listed_files,
+            assert_same_dataset,
+        )
 
         out = facts["output"]
         counts = json.loads((out / "dataset.json").read_text())["counts"]

@@ -2,7 +2,7 @@
 
     python benchmarks/bench_zenodo.py [--records 10000] [--build-records 300]
 
-Everything runs against tests.zenodo_server.ZenodoServer on 127.0.0.1, in this process, with
+Everything runs against beam_zml.testing.zenodo_server.ZenodoServer on 127.0.0.1, in this process, with
 Zenodo's documented token limits (30 search requests and 100 other requests per window) and the
 window scaled from 60 s down to --harvest-window (20 s: 90 searches/min) for the harvests and
 --build-window (10 s: 600 requests/min) for the builds, so that a run takes minutes instead of
@@ -61,12 +61,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # tests.zenodo_server lives in the checkout, not in the package
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from beam_zml.dataset import read_errors, read_rows  # noqa: E402
+from beam_zml.consume.dataset import read_errors, read_rows  # noqa: E402
+from beam_zml.testing.zenodo_server import TOKEN, ZenodoServer  # noqa: E402
 from pipelines import build_dataset, harvest_records  # noqa: E402
-from tests.zenodo_server import TOKEN, ZenodoServer  # noqa: E402
 
 # Zenodo's documented limits (shared/ZENODO.md), per minute
 ZENODO_SEARCH_PER_MIN = 30

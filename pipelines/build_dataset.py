@@ -19,21 +19,24 @@ import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import SetupOptions, StandardOptions
 
-from beam_zml import options as cli
-from beam_zml.output import OutputError, prepare_output
-from beam_zml.records import local_sources
-from beam_zml.transforms import (
-    BuildRecordRows,
-    ImagifyFiles,
-    ListRepositoryFiles,
+from beam_zml.core.records import local_sources
+from beam_zml.sinks.manifest import WriteManifest
+from beam_zml.sinks.output import OutputError, prepare_output
+from beam_zml.sinks.write_shards import (
     WriteErrors,
     WriteFiles,
     WriteImages,
-    WriteManifest,
     WriteRecords,
 )
+from beam_zml.transforms import BuildRecordRows, ImagifyFiles, ListRepositoryFiles
 from beam_zml.transforms.counters import NAMESPACE
-from beam_zml.transforms.read_records import HarvestRecords, ReadRecordIds, ReadRecordsJsonl, SkipRecordsDone
+from beam_zml.transforms.read_records import (
+    HarvestRecords,
+    ReadRecordIds,
+    ReadRecordsJsonl,
+    SkipRecordsDone,
+)
+from pipelines import options as cli
 
 PROG = "zml build"
 

@@ -20,11 +20,11 @@ zml COMMAND --help tells more."""
 COMMANDS = {
     "build": "pipelines.build_dataset",
     "harvest": "pipelines.harvest_records",
-    "report": "beam_zml.report",
-    "show": "beam_zml.show",
-    "export-png": "beam_zml.export_png",
+    "report": "beam_zml.consume.report",
+    "show": "beam_zml.consume.show",
+    "export-png": "beam_zml.consume.export_png",
     "train": "pipelines.train_classifier",
-    "setup-runner": "beam_zml.runners",
+    "setup-runner": "beam_zml.runners.setup_runner",
 }
 
 

@@ -15,11 +15,11 @@ import sys
 
 from tqdm import tqdm
 
-from beam_zml import options as cli
-from beam_zml.fetch import scrub_token
-from beam_zml.harvest import harvest
-from beam_zml.transforms.write_shards import write_atomically
-from beam_zml.zenodo import ZenodoClient, ZenodoError
+from beam_zml.sources.fetch import scrub_token
+from beam_zml.sources.harvest import harvest
+from beam_zml.sources.zenodo import ZenodoClient, ZenodoError
+from beam_zml.storage import write_atomically
+from pipelines import options as cli
 
 PROG = "zml harvest"
 

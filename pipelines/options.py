@@ -1,4 +1,4 @@
-"""Command-line options: ours, parsed with argparse, and Beam's, passed through untouched but checked."""
+"""The pipelines' command-line options: ours, parsed with argparse, and Beam's, passed through untouched but checked."""
 
 from __future__ import annotations
 
@@ -6,48 +6,30 @@ import argparse
 import datetime as dt
 import os
 import re
-import sys
-from typing import NoReturn
 
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, _BeamArgumentParser
+from apache_beam.options.pipeline_options import (
+    PipelineOptions,
+    StandardOptions,
+    _BeamArgumentParser,
+)
 
-from beam_zml.harvest import SEARCH_CAP, SearchQuery
-from beam_zml.imaging import ImageSettings
-from beam_zml.repository import Limits
-from beam_zml.zenodo import ZenodoSettings
+from beam_zml.arguments import (  # noqa: F401
+    ArgumentParser,
+    OneLineErrors,
+    fail,
+    non_negative_int,
+    positive_int,
+)
+from beam_zml.core.imagify import PIXEL_DTYPES
+from beam_zml.core.imaging import ImageSettings
+from beam_zml.sources.harvest import SEARCH_CAP, SearchQuery
+from beam_zml.sources.repository import Limits
+from beam_zml.sources.zenodo import ZenodoSettings
 
 TOKEN_VARIABLE = "ZENODO_ACCESS_TOKEN"
 
-PIXEL_DTYPES = {"uint16": 0xFFFF, "int32": 0x10FFFF, "uint8": 0xFF}
-
-
-class OneLineErrors:
-    """Bad input gets one line naming the problem and exit status 2, never usage text or a traceback."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-class ArgumentParser(OneLineErrors, argparse.ArgumentParser):
-    pass
-
-
 class _BeamOptionsParser(OneLineErrors, _BeamArgumentParser):
     pass
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be zero or more, got {text}")
-    return value
 
 
 def add_image_options(parser: argparse.ArgumentParser) -> None:
@@ -231,7 +213,7 @@ def beam_options(flags: list[str], prog: str) -> PipelineOptions:
 
 
 DASK_RUNNER_NAMES = ("dask", "daskrunner")
-DASK_RUNNER = "beam_zml.dask_runner.DaskRunner"
+DASK_RUNNER = "beam_zml.runners.dask_runner.DaskRunner"
 
 
 def _import_optional_runner_options() -> None:
@@ -240,9 +222,3 @@ def _import_optional_runner_options() -> None:
         import apache_beam.runners.dask.dask_runner  # noqa: F401
     except ImportError:
         pass
-
-
-def fail(prog: str, message: str) -> NoReturn:
-    """The one-line error for bad input found after parsing (a missing path, an existing dataset)."""
-    sys.stderr.write(f"{prog}: error: {message}\n")
-    raise SystemExit(2)

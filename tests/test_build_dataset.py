@@ -8,13 +8,28 @@ from pathlib import Path
 
 import pytest
 
-from beam_zml.dataset import read_errors, read_examples, read_manifest, read_rows
-from beam_zml.imagify import to_text
-from beam_zml.records import local_record_id
-from beam_zml.tree import to_networkx
+from beam_zml.consume.dataset import (
+    read_errors,
+    read_examples,
+    read_manifest,
+    read_rows,
+)
+from beam_zml.core.imagify import to_text
+from beam_zml.core.records import local_record_id
+from beam_zml.core.tree import to_networkx
+from beam_zml.testing.dataset_compare import (
+    assert_only_listed_files,
+    assert_same_dataset,
+)
 from pipelines import build_dataset
-from tests.dataset_compare import assert_only_listed_files, assert_same_dataset
-from tests.conftest import PYTHON_SOURCE, tar_directory, traversal_tar, write_repository, zip_bomb, zip_directory
+from tests.conftest import (
+    PYTHON_SOURCE,
+    tar_directory,
+    traversal_tar,
+    write_repository,
+    zip_bomb,
+    zip_directory,
+)
 
 EXPECTED_REPOSITORY_FILES = {
     "src/module.py": ("imaged", None),

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from beam_zml import cli
+from pipelines import cli
 
 
 def run_cli(capsys, argv: list[str]) -> tuple[int, str]:

@@ -1,4 +1,4 @@
-from beam_zml import fileinfo
+from beam_zml.core import fileinfo
 
 
 def test_extension_is_lower_case_without_dot_and_empty_for_dotfiles():

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from beam_zml.imagify import imagify, to_text
+from beam_zml.core.imagify import imagify, to_text
 
 DTYPES = ("uint16", "int32", "uint8")
 PAD_RANGE = {"uint16": (0, 0xFFFF), "int32": (-(2**31), 2**31 - 1), "uint8": (0, 0xFF)}

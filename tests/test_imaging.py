@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from beam_zml.examples import feature_spec, tfrecord_frame
-from beam_zml.imagify import imagify
-from beam_zml.imaging import ImageSettings, image_file
-from beam_zml.repository import Member
+from beam_zml.core.examples import feature_spec, tfrecord_frame
+from beam_zml.core.imagify import imagify
+from beam_zml.core.imaging import ImageSettings, image_file
+from beam_zml.sources.repository import Member
 
 SPEC = {name: tf.io.FixedLenFeature([], spec["dtype"]) for name, spec in feature_spec().items()}
 

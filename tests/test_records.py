@@ -1,6 +1,12 @@
 import json
 
-from beam_zml.records import RecordSource, local_record_id, local_sources, record_row, zenodo_metadata
+from beam_zml.core.records import (
+    RecordSource,
+    local_record_id,
+    local_sources,
+    record_row,
+    zenodo_metadata,
+)
 
 ZENODO_RECORD = {
     "id": 1065022,

@@ -11,11 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from beam_zml import cli
-from beam_zml.dataset import read_manifest, read_rows
-from beam_zml.records import local_record_id
-from beam_zml.report import count_files, repository_file_kinds, zipf_fit
-from pipelines import build_dataset
+from beam_zml.consume.dataset import read_manifest, read_rows
+from beam_zml.consume.report import count_files, repository_file_kinds, zipf_fit
+from beam_zml.core.records import local_record_id
+from pipelines import build_dataset, cli
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 

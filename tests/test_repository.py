@@ -15,12 +15,11 @@ import time
 import zipfile
 
 import pytest
+from apache_beam.io.filesystems import FileSystems
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from apache_beam.io.filesystems import FileSystems
-
-from beam_zml.repository import Limits, Member, RepositoryError, read_repository
+from beam_zml.sources.repository import Limits, Member, RepositoryError, read_repository
 
 EMPTY_BLOB = "swh:1:cnt:e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"
 FILES = {

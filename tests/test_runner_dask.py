@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from beam_zml.testing.dataset_compare import assert_same_dataset
+from beam_zml.testing.runner_processes import Processes, start_dask_cluster
 from pipelines import build_dataset
 from tests.conftest import runner_inputs
-from tests.dataset_compare import assert_same_dataset
-from tests.runner_processes import Processes, start_dask_cluster
 
 WORKERS = 2
 

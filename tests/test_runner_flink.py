@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import pytest
 
-from beam_zml import runners
-from pipelines import build_dataset
-from tests.dataset_compare import assert_same_dataset
-from tests.runner_processes import (
+from beam_zml.runners import setup_runner as runners
+from beam_zml.testing.dataset_compare import assert_same_dataset
+from beam_zml.testing.runner_processes import (
     HOST,
     FlinkCluster,
     Processes,
@@ -22,6 +21,7 @@ from tests.runner_processes import (
     free_ports,
     worker_pool,
 )
+from pipelines import build_dataset
 
 FLINK_MINOR = "1.19"
 

@@ -18,9 +18,16 @@ import sys
 
 import pytest
 
+from beam_zml.testing.dataset_compare import assert_same_dataset
+from beam_zml.testing.runner_processes import (
+    HOST,
+    Processes,
+    free_ports,
+    wait_listening,
+    wait_until,
+    worker_pool,
+)
 from pipelines import build_dataset
-from tests.dataset_compare import assert_same_dataset
-from tests.runner_processes import HOST, Processes, free_ports, wait_listening, wait_until, worker_pool
 from tests.conftest import runner_inputs
 
 

@@ -14,7 +14,8 @@ from apache_beam.runners.portability.job_server import JavaJarJobServer
 from apache_beam.runners.portability.spark_runner import SparkJarJobServer
 from apache_beam.utils.subprocess_server import JavaJarServer
 
-from beam_zml import cli, runners
+from beam_zml.runners import setup_runner as runners
+from pipelines import cli
 
 BEAM_LOOKUP = {
     "flink": lambda: FlinkJarJobServer(PipelineOptions(["--flink_version", runners.DEFAULT_FLINK_VERSION])).path_to_jar(),

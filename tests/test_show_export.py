@@ -11,11 +11,10 @@ from urllib.parse import quote
 import numpy as np
 import pytest
 
-from beam_zml import cli
-from beam_zml.dataset import read_examples
-from beam_zml.export_png import png_name
-from beam_zml.records import local_record_id
-from pipelines import build_dataset
+from beam_zml.consume.dataset import read_examples
+from beam_zml.consume.export_png import png_name
+from beam_zml.core.records import local_record_id
+from pipelines import build_dataset, cli
 from tests.conftest import C_SOURCE
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])

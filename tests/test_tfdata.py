@@ -1,4 +1,4 @@
-"""beam_zml.tfdata on a dataset built from small real repositories: splits, labels, filters, the cap."""
+"""beam_zml.consume.tfdata on a dataset built from small real repositories: splits, labels, filters, the cap."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from beam_zml import tfdata
-from beam_zml.dataset import read_examples, read_rows
+from beam_zml.consume import tfdata
+from beam_zml.consume.dataset import read_examples, read_rows
 from pipelines import build_dataset
 
 STDLIB_MODULES = [

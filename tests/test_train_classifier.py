@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from beam_zml.consume import classifier
 from pipelines import train_classifier
 from tests.test_tfdata import FRACTIONS, build_small_dataset
 
@@ -53,7 +54,7 @@ def test_one_epoch_writes_metrics_beside_the_majority_baseline_and_a_confusion_m
 
 def test_metrics_from_a_confusion_matrix():
     matrix = np.array([[3, 1, 0], [0, 0, 0], [2, 0, 4]])  # rows: true a, b, c; columns: predicted
-    metrics = train_classifier.classification_metrics(matrix, ["a", "b", "c", "<other>"])
+    metrics = classifier.classification_metrics(matrix, ["a", "b", "c", "<other>"])
     assert metrics["accuracy"] == pytest.approx(7 / 10)
     assert metrics["per_class"]["a"] == {"precision": 3 / 5, "recall": 3 / 4, "f1": pytest.approx(2 / 3), "support": 4}
     assert metrics["per_class"]["b"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}  # predicted once, never true
@@ -63,7 +64,7 @@ def test_metrics_from_a_confusion_matrix():
 
 
 def test_confusion_matrix_counts_true_by_predicted():
-    matrix = train_classifier.confusion_matrix(np.array([0, 0, 2, 1]), np.array([0, 2, 2, 2]), 3)
+    matrix = classifier.confusion_matrix(np.array([0, 0, 2, 1]), np.array([0, 2, 2, 2]), 3)
     assert matrix.tolist() == [[1, 0, 1], [0, 0, 1], [0, 0, 1]]
 
 

@@ -6,9 +6,9 @@ import apache_beam as beam
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from beam_zml.imaging import ImageSettings
-from beam_zml.records import RecordSource
-from beam_zml.repository import Limits
+from beam_zml.core.imaging import ImageSettings
+from beam_zml.core.records import RecordSource
+from beam_zml.sources.repository import Limits
 from beam_zml.transforms import BuildRecordRows, ImagifyFiles, ListRepositoryFiles
 
 

@@ -1,6 +1,6 @@
 import pytest
 
-from beam_zml.tree import build_tree, to_networkx
+from beam_zml.core.tree import build_tree, to_networkx
 
 
 def test_directories_sum_sizes_and_files_below_them():

@@ -10,8 +10,9 @@ import fastavro
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from beam_zml.transforms.manifest import remove_temporary_files
-from beam_zml.transforms.write_shards import WriteErrors, WriteFiles, shard_index, write_atomically
+from beam_zml.sinks.manifest import remove_temporary_files
+from beam_zml.sinks.write_shards import WriteErrors, WriteFiles, shard_index
+from beam_zml.storage import write_atomically
 
 
 def file_row(i: int) -> dict:

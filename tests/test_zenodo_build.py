@@ -9,9 +9,9 @@ import zipfile
 
 import pytest
 
-from beam_zml.dataset import read_errors, read_manifest, read_rows
+from beam_zml.consume.dataset import read_errors, read_manifest, read_rows
+from beam_zml.testing.zenodo_server import TOKEN, ZenodoServer
 from pipelines import build_dataset, harvest_records
-from tests.zenodo_server import TOKEN, ZenodoServer
 
 SOURCE = b"import numpy as np\n\n\ndef mean(values):\n    return np.mean(values)\n"
 

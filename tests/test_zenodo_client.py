@@ -13,8 +13,14 @@ import time
 import pytest
 import requests
 
-from beam_zml.zenodo import PACING_MARGIN, RecordGone, ZenodoClient, ZenodoError, ZenodoSettings
-from zenodo_server import TOKEN, ZenodoServer
+from beam_zml.sources.zenodo import (
+    PACING_MARGIN,
+    RecordGone,
+    ZenodoClient,
+    ZenodoError,
+    ZenodoSettings,
+)
+from beam_zml.testing.zenodo_server import TOKEN, ZenodoServer
 
 ARCHIVE = bytes(range(256)) * 400  # 100 KiB: several chunks on the wire
 ARCHIVE_KEY = "owner/repo-v1.0.zip"  # GitHub-made records keep a "/" in the key

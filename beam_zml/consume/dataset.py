@@ -2,42 +2,45 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from typing import Iterator
 
 import fastavro
 import numpy as np
-from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
+
+from beam_zml import MANIFEST, storage
+
+BATCH = 256  # examples parsed at once: tf.io.parse_example is much faster on batches than one by one
 
 
 def read_manifest(output: str) -> dict:
     """OUT/dataset.json."""
-    with FileSystems.open(FileSystems.join(output, "dataset.json"), compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+    with storage.open_read(storage.join(output, MANIFEST)) as handle:
         return json.loads(handle.read())
 
 
 def shard_paths(output: str, kind: str) -> list[str]:
     """The final shards of one sink ("images", "records", "files" or "errors"), as dataset.json lists them."""
-    return [FileSystems.join(output, relative) for relative in read_manifest(output)["shards"][kind]]
+    return [storage.join(output, relative) for relative in read_manifest(output)["shards"][kind]]
 
 
 def read_rows(output: str, kind: str) -> Iterator[dict]:
     """Every row of records/ or files/ (Avro)."""
     for path in shard_paths(output, kind):
-        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+        with storage.open_read(path) as handle:
             yield from fastavro.reader(handle)
 
 
 def read_errors(output: str) -> Iterator[dict]:
     """Every row of errors/ (JSON lines)."""
     for path in shard_paths(output, "errors"):
-        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+        with storage.open_read(path) as handle:
             for line in handle.read().splitlines():
                 yield json.loads(line)
 
 
-def feature_spec(manifest: dict) -> dict:
+def parse_spec(manifest: dict) -> dict:
     """The tf.io.parse_single_example spec described in dataset.json."""
     import tensorflow as tf
 
@@ -49,7 +52,7 @@ def read_examples(output: str) -> Iterator[dict]:
     import tensorflow as tf
 
     manifest = read_manifest(output)
-    spec = feature_spec(manifest)
+    spec = parse_spec(manifest)
     dtype = np.dtype(manifest["image"]["dtype"]).newbyteorder("<")
     shape = manifest["image"]["shape"]
     records = tf.data.TFRecordDataset(shard_paths(output, "images"), compression_type="GZIP")
@@ -58,3 +61,19 @@ def read_examples(output: str) -> Iterator[dict]:
         values = {name: value.numpy() for name, value in example.items()}
         values["image"] = np.frombuffer(values["image"], dtype=dtype).reshape(shape)
         yield values
+
+
+def image_examples(output: str, manifest: dict, features: tuple[str, ...]):
+    """A tf.data.Dataset of dicts of the named features of every image, in shard order."""
+    import tensorflow as tf
+
+    spec = {name: feature for name, feature in parse_spec(manifest).items() if name in features}
+    records = tf.data.TFRecordDataset(shard_paths(output, "images"), compression_type="GZIP")
+    return records.batch(BATCH).map(lambda batch: tf.io.parse_example(batch, spec)).unbatch()
+
+
+def require_dataset(command: argparse.ArgumentParser, output: str) -> dict:
+    """dataset.json of `output`, or the command's one-line error if there is no finished dataset there."""
+    if not storage.exists(storage.join(output, MANIFEST)):
+        command.error(f"{output}: no dataset.json, so not a finished dataset")
+    return read_manifest(output)

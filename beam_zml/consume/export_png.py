@@ -24,12 +24,9 @@ import os
 import sys
 from urllib.parse import quote
 
-from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
-
-from beam_zml.options import ArgumentParser, positive_int
-from beam_zml.report import require_dataset
-from beam_zml.show import image_examples
+from beam_zml import storage
+from beam_zml.arguments import ArgumentParser, positive_int
+from beam_zml.consume.dataset import image_examples, require_dataset
 
 PROG = "zml export-png"
 NO_EXTENSION = "none"
@@ -81,8 +78,8 @@ def export_pngs(
     for example in examples.map(encode, num_parallel_calls=tf.data.AUTOTUNE).as_numpy_iterator():
         folder = folder_name(example["extension"].decode("utf-8"))
         name = png_name(int(example["record_id"]), example["path"].decode("utf-8"), int(example["segment"]))
-        target = FileSystems.join(dest, folder, name)
-        with FileSystems.create(target, mime_type="image/png", compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+        target = storage.join(dest, folder, name)
+        with storage.create(target, mime_type="image/png") as handle:
             handle.write(example["image"])
         written[folder] += 1
     return written

@@ -20,11 +20,15 @@ import sys
 from collections.abc import Callable, Iterable
 
 import numpy as np
-from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
 
-from beam_zml.dataset import read_errors, read_manifest, read_rows
-from beam_zml.options import ArgumentParser, positive_int
+from beam_zml import storage
+from beam_zml.arguments import ArgumentParser, positive_int
+from beam_zml.consume.dataset import (
+    read_errors,
+    read_manifest,
+    read_rows,
+    require_dataset,
+)
 
 PROG = "zml report"
 
@@ -161,7 +165,9 @@ SEEN, IMAGED, ACCENT = "#c7c7c7", "#1f77b4", "#d62728"
 
 def _new_figure(width: float, height: float):
     """A matplotlib Figure outside pyplot: no global state and no display; PNGs are drawn by Agg."""
-    from matplotlib.figure import Figure  # imported here: show and export-png import this module but draw nothing
+    from matplotlib.figure import (
+        Figure,  # imported here: show and export-png import this module but draw nothing
+    )
 
     return Figure(figsize=(width, height))
 
@@ -439,7 +445,7 @@ figure {{ margin: 1em 0; }} img {{ max-width: 100%; }} figcaption {{ color: #555
 
 def write_report(output: str, dest: str | None = None, top: int = 20) -> str:
     """Write the page and its PNGs to `dest` (default OUT/report) and return the page's path."""
-    dest = dest or FileSystems.join(output, "report")
+    dest = dest or storage.join(output, "report")
     statistics = read_statistics(output)
     files = {
         "extensions.png": plot_top(statistics["extensions"], "extensions", top),
@@ -451,9 +457,9 @@ def write_report(output: str, dest: str | None = None, top: int = 20) -> str:
         "index.html": render_html(statistics, output, top).encode("utf-8"),
     }
     for name, data in files.items():
-        with FileSystems.create(FileSystems.join(dest, name), compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+        with storage.create(storage.join(dest, name)) as handle:
             handle.write(data)
-    return FileSystems.join(dest, "index.html")
+    return storage.join(dest, "index.html")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -467,13 +473,6 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument("--dest", help="folder for index.html and the PNGs (default: OUT/report)")
     report.add_argument("--top", type=positive_int, default=20, help="extensions and languages shown (default: %(default)s)")
     return report
-
-
-def require_dataset(command: argparse.ArgumentParser, output: str) -> dict:
-    """dataset.json of `output`, or the command's one-line error if there is no finished dataset there."""
-    if not FileSystems.exists(FileSystems.join(output, "dataset.json")):
-        command.error(f"{output}: no dataset.json, so not a finished dataset")
-    return read_manifest(output)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,26 +14,15 @@ import sys
 
 import numpy as np
 
-from beam_zml.dataset import feature_spec, read_rows, shard_paths
-from beam_zml.imagify import to_text
-from beam_zml.options import ArgumentParser, non_negative_int
-from beam_zml.report import require_dataset
+from beam_zml.arguments import ArgumentParser, non_negative_int
+from beam_zml.consume.dataset import image_examples, read_rows, require_dataset
+from beam_zml.core.imagify import to_text
 
 PROG = "zml show"
-BATCH = 256  # examples parsed at once: tf.io.parse_example is much faster on batches than one by one
 
 
 class ImageNotFound(LookupError):
     """The dataset has no such image; the message says what it has instead."""
-
-
-def image_examples(output: str, manifest: dict, features: tuple[str, ...]):
-    """A tf.data.Dataset of dicts of the named features of every image, in shard order."""
-    import tensorflow as tf
-
-    spec = {name: feature for name, feature in feature_spec(manifest).items() if name in features}
-    records = tf.data.TFRecordDataset(shard_paths(output, "images"), compression_type="GZIP")
-    return records.batch(BATCH).map(lambda batch: tf.io.parse_example(batch, spec)).unbatch()
 
 
 def pixels(image: bytes, manifest: dict) -> np.ndarray:

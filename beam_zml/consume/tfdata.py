@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 import tensorflow as tf
 
-from beam_zml.dataset import feature_spec, read_manifest, read_rows, shard_paths
+from beam_zml.consume.dataset import parse_spec, read_manifest, read_rows, shard_paths
 
 SPLITS = ("train", "validation", "test")
 EXAMPLE_LABELS = ("language", "extension")  # string features of each image (SPEC §4 Example features)
@@ -126,7 +126,7 @@ def load(
     if max_images_per_repository is not None:
         thresholds = cap_thresholds(output, repository, height, min_lines, max_images_per_repository)
         threshold = _lookup(thresholds, HASH_BUCKETS)
-    spec = feature_spec(manifest)
+    spec = parse_spec(manifest)
 
     def keep(example: dict) -> tf.Tensor:
         kept = (in_split(example["record_id"]) == split_index) & (example["n_lines"] >= min_lines)

@@ -13,7 +13,7 @@ import google_crc32c
 import numpy as np
 from isal import igzip
 
-from beam_zml import example_proto
+from beam_zml.core import example_proto
 
 GZIP_LEVEL = 1  # ISA-L level 1: ~4x zlib-6's speed for ~30% more bytes (../shared/PERF.md)
 

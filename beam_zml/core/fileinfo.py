@@ -5,7 +5,11 @@ from __future__ import annotations
 import functools
 import posixpath
 
-from pygments.lexers import find_lexer_class_for_filename, get_all_lexers, get_lexer_by_name
+from pygments.lexers import (
+    find_lexer_class_for_filename,
+    get_all_lexers,
+    get_lexer_by_name,
+)
 from pygments.util import ClassNotFound
 
 VCS_DIRS = frozenset({".git", ".hg", ".svn"})

@@ -28,8 +28,8 @@ import functools
 import numpy as np
 
 # The pixel dtypes of `--pixel-dtype`, each with the largest code point it keeps
-# as is (None: all of them).
-_LARGEST = {"uint8": 0xFF, "uint16": 0xFFFF, "int32": None}
+# as is (int32 keeps every Unicode code point, up to U+10FFFF).
+PIXEL_DTYPES = {"uint8": 0xFF, "uint16": 0xFFFF, "int32": 0x10FFFF}
 
 
 def imagify(
@@ -55,8 +55,8 @@ def imagify(
     ``"int32"`` (lossless) or ``"uint8"`` (code points above 255 become
     ``replacement``).
     """
-    if dtype not in _LARGEST:
-        raise ValueError(f"unknown pixel dtype {dtype!r}: use one of {', '.join(_LARGEST)}")
+    if dtype not in PIXEL_DTYPES:
+        raise ValueError(f"unknown pixel dtype {dtype!r}: use one of {', '.join(PIXEL_DTYPES)}")
     if height <= 0 or width <= 0:
         raise ValueError(f"height and width must be positive, got {height} and {width}")
     if dtype == "uint8" and not 0 <= replacement <= 0xFF:
@@ -89,8 +89,8 @@ def imagify(
 
     cells = np.empty(size + width, dtype)  # the spare cells keep the last windows in bounds
     cells[:size] = points[:size]
-    largest = _LARGEST[dtype]
-    if largest is not None and points.dtype == np.uint32:  # ASCII fits every dtype
+    largest = PIXEL_DTYPES[dtype]
+    if dtype != "int32" and points.dtype == np.uint32:  # ASCII fits every dtype
         cells[:size][points[:size] > largest] = replacement if dtype == "uint8" else 0xFFFD
 
     rows = _windows(cells, width)[starts].view(dtype)

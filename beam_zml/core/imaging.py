@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from beam_zml import fileinfo
-from beam_zml.examples import encode_file_images
-from beam_zml.imagify import imagify
+from beam_zml.core import fileinfo
+from beam_zml.core.examples import encode_file_images
+from beam_zml.core.imagify import imagify
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class ImageSettings:
 def image_file(record_id: int, member, settings: ImageSettings) -> tuple[dict, bytes | None]:
     """The files/ row of one repository member and, if it was imaged, its gzip member of Examples.
 
-    `member` is a `beam_zml.repository.Member`. Skip reasons, in order: the one the
+    `member` is a `beam_zml.sources.repository.Member`. Skip reasons, in order: the one the
     archive reader gave (symlink, unsafe_path, ...), vcs_dir, too_large, binary, empty.
     """
     binary = fileinfo.is_binary(member.data) if member.data is not None else None

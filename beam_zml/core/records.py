@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from beam_zml.tree import build_tree
+from beam_zml.core.tree import build_tree
 
 
 @dataclass(frozen=True)

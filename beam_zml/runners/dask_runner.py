@@ -29,10 +29,22 @@ import apache_beam as beam
 from apache_beam import pvalue
 from apache_beam.metrics.execution import MetricsContainer
 from apache_beam.pipeline import AppliedPTransform, PipelineVisitor
-from apache_beam.runners.common import DoFnContext, DoFnInvoker, DoFnSignature, Receiver, _OutputHandler
+from apache_beam.runners.common import (
+    DoFnContext,
+    DoFnInvoker,
+    DoFnSignature,
+    Receiver,
+    _OutputHandler,
+)
 from apache_beam.runners.dask import dask_runner
 from apache_beam.runners.dask.overrides import _Read, dask_overrides
-from apache_beam.runners.dask.transform_evaluator import TRANSLATIONS, Flatten, NoOp, ParDo, get_windowed_value
+from apache_beam.runners.dask.transform_evaluator import (
+    TRANSLATIONS,
+    Flatten,
+    NoOp,
+    ParDo,
+    get_windowed_value,
+)
 from apache_beam.runners.direct.direct_metrics import DirectMetrics
 from apache_beam.runners.runner import PipelineState
 from apache_beam.runners.worker import statesampler

@@ -6,7 +6,7 @@ which they take from their jar cache (~/.apache_beam/cache/jars, or --jar_cache_
 from Maven Central. Maven Central as reached here serves no job-server jar of any Beam version, but it
 does serve the runner libraries with all their dependencies. So this builds the job server the way
 Beam's own build does (one jar: the runner library and its dependencies merged, service files merged,
-Main-Class the job-server driver), with Maven, from the small poms in beam_zml/job_servers/, and writes it into the
+Main-Class the job-server driver), with Maven, from the small poms in beam_zml/runners/poms/, and writes it into the
 cache under the exact name Beam looks for. Afterwards the standard options just work:
 
     --runner FlinkRunner --flink_master HOST:8081 --flink_version 1.19 ...
@@ -39,7 +39,7 @@ from apache_beam.version import __version__ as BEAM_VERSION
 
 PROG = "zml setup-runner"
 
-POM_DIR = Path(__file__).resolve().parent / "job_servers"
+POM_DIR = Path(__file__).resolve().parent / "poms"
 
 FLINK_VERSIONS = tuple(FlinkRunnerOptions.PUBLISHED_FLINK_VERSIONS)  # the --flink_version choices of this Beam
 DEFAULT_FLINK_VERSION = FLINK_VERSIONS[-1]
@@ -189,7 +189,7 @@ def _maven_error(log: Path) -> str:
 
 
 def parser() -> argparse.ArgumentParser:
-    from beam_zml.options import ArgumentParser
+    from beam_zml.arguments import ArgumentParser
 
     setup = ArgumentParser(
         prog=PROG,

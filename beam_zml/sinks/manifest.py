@@ -6,14 +6,11 @@ import collections
 import json
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
 
 import beam_zml
-from beam_zml.examples import feature_spec
-from beam_zml.output import SINK_DIRS
+from beam_zml import MANIFEST, SINK_DIRS, storage
+from beam_zml.core.examples import feature_spec
 from beam_zml.schemas import SCHEMA_VERSIONS
-from beam_zml.transforms.write_shards import TEMP_SUFFIX, write_atomically
-
 
 
 class SumCounts(beam.CombineFn):
@@ -107,10 +104,8 @@ def add_counts(a: dict, b: dict) -> dict:
 
 def remove_temporary_files(output: str) -> list[str]:
     """Delete what a killed attempt left behind: hidden *.tmp files in the sink folders."""
-    patterns = [FileSystems.join(output, kind, f".*{TEMP_SUFFIX}") for kind in SINK_DIRS]
-    leftovers = [meta.path for result in FileSystems.match(patterns) for meta in result.metadata_list]
-    if leftovers:
-        FileSystems.delete(leftovers)
+    leftovers = [path for kind in SINK_DIRS for path in storage.list_folder(storage.join(output, kind), f".*{storage.TEMP_SUFFIX}")]
+    storage.delete(leftovers)
     return leftovers
 
 
@@ -131,9 +126,9 @@ class _WriteManifestFn(beam.DoFn):
             output=self._output,
             previous=self._previous,
         )
-        path = FileSystems.join(self._output, "dataset.json")
+        path = storage.join(self._output, MANIFEST)
         text = json.dumps(content, indent=2, sort_keys=True).encode("utf-8")
-        write_atomically(path, lambda handle: handle.write(text), mime_type="application/json")
+        storage.write_atomically(path, lambda handle: handle.write(text), mime_type="application/json")
         yield path
 
 

@@ -10,12 +10,8 @@ import datetime as dt
 import os
 from dataclasses import dataclass, field
 
-from apache_beam.io.filesystems import FileSystems
-
-from beam_zml.dataset import read_manifest, read_rows
-
-SINK_DIRS = ("images", "records", "files", "errors")
-MANIFEST = "dataset.json"
+from beam_zml import MANIFEST, SINK_DIRS, storage
+from beam_zml.consume.dataset import read_manifest, read_rows
 
 
 class OutputError(Exception):
@@ -33,9 +29,9 @@ class PreparedOutput:
 def prepare_output(output: str, *, overwrite: bool, resume: bool, options: dict) -> PreparedOutput:
     """Make OUT ready for this run, per the rules above; `options` must match a resumed dataset's."""
     path = (output if "://" in output else os.path.abspath(output)).rstrip("/")
-    manifest_path = FileSystems.join(path, MANIFEST)
-    existing = [p for p in [manifest_path] + [FileSystems.join(path, kind) for kind in SINK_DIRS] if FileSystems.exists(p)]
-    if resume and FileSystems.exists(manifest_path):
+    manifest_path = storage.join(path, MANIFEST)
+    existing = [p for p in [manifest_path] + [storage.join(path, kind) for kind in SINK_DIRS] if storage.exists(p)]
+    if resume and storage.exists(manifest_path):
         previous = read_manifest(path)
         changed = sorted(name for name, value in options.items() if previous["options"].get(name) != value)
         if changed:
@@ -46,14 +42,11 @@ def prepare_output(output: str, *, overwrite: bool, resume: bool, options: dict)
     if existing and not (overwrite or resume):
         raise OutputError(f"{path} already holds a dataset; pass --overwrite to replace it or --resume to finish it")
     if existing:
-        FileSystems.delete(existing)  # --overwrite, or --resume of a run that never wrote dataset.json
+        storage.delete(existing)  # --overwrite, or --resume of a run that never wrote dataset.json
     return PreparedOutput(path)
 
 
 def _delete_unlisted_shards(path: str, manifest: dict) -> None:
-    listed = {FileSystems.join(path, relative) for paths in manifest["shards"].values() for relative in paths}
-    patterns = [FileSystems.join(path, kind, "*") for kind in SINK_DIRS]
-    found = [meta.path for result in FileSystems.match(patterns) for meta in result.metadata_list]
-    orphans = [p for p in found if p not in listed]
-    if orphans:
-        FileSystems.delete(orphans)
+    listed = {storage.join(path, relative) for paths in manifest["shards"].values() for relative in paths}
+    found = [p for kind in SINK_DIRS for p in storage.list_folder(storage.join(path, kind))]
+    storage.delete(p for p in found if p not in listed)

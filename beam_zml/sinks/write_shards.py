@@ -10,21 +10,16 @@ retry writes the same multiset of elements to the same name.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import uuid
 from typing import Callable, Iterable
 
 import apache_beam as beam
 import fastavro
-from apache_beam.io.filesystem import BeamIOError, CompressionTypes
-from apache_beam.io.filesystems import FileSystems
 
-from beam_zml.examples import empty_gzip
+from beam_zml.core.examples import empty_gzip
 from beam_zml.schemas import load_schema
-
-TEMP_SUFFIX = ".tmp"
+from beam_zml.storage import join, write_atomically
 
 
 def shard_index(key: str, n_shards: int) -> int:
@@ -38,31 +33,7 @@ def shard_prefix(name: str, run_tag: str) -> str:
 
 
 def shard_name(directory: str, prefix: str, index: int, n_shards: int, suffix: str) -> str:
-    return FileSystems.join(directory, f"{prefix}-{index:05d}-of-{n_shards:05d}{suffix}")
-
-
-def temp_name(final: str) -> str:
-    """A hidden name beside `final`, unique per attempt, that no reader's glob picks up."""
-    directory, name = final.rsplit("/", 1)
-    return f"{directory}/.{name}.{uuid.uuid4().hex}{TEMP_SUFFIX}"
-
-
-def write_atomically(final: str, write: Callable, mime_type: str = "application/octet-stream") -> None:
-    """Write through `write(fileobj)` to a temporary name, then rename it to `final`.
-
-    Attempts of the same shard may run at once (a retried or speculative bundle): each renames its own
-    temporary file over `final`, which local files, GCS and S3 allow. Only where a rename cannot replace
-    (HDFS) is `final` deleted first, and a concurrent attempt having deleted it already is no error.
-    """
-    temp = temp_name(final)
-    with FileSystems.create(temp, mime_type=mime_type, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-        write(handle)
-    try:
-        FileSystems.rename([temp], [final])
-    except BeamIOError:
-        with contextlib.suppress(BeamIOError):
-            FileSystems.delete([final])
-        FileSystems.rename([temp], [final])
+    return join(directory, f"{prefix}-{index:05d}-of-{n_shards:05d}{suffix}")
 
 
 class _WriteShards(beam.PTransform):
@@ -127,7 +98,7 @@ class WriteImages(beam.PTransform):
             images
             | "Weigh" >> beam.Map(lambda image: (image[0], image[2], image[1]))
             | "Write" >> _WriteShards(
-                FileSystems.join(self._output, "images"), self._prefix, ".tfrecord.gz", self._per_shard, _write_images
+                join(self._output, "images"), self._prefix, ".tfrecord.gz", self._per_shard, _write_images
             )
         )
 
@@ -162,7 +133,7 @@ class WriteAvro(beam.PTransform):
             rows
             | "Key" >> beam.Map(lambda row: (key(row), 1, row))
             | "Write" >> _WriteShards(
-                FileSystems.join(self._output, self._name),
+                join(self._output, self._name),
                 self._prefix,
                 ".avro",
                 self._per_shard,
@@ -191,7 +162,7 @@ class WriteJsonLines(beam.PTransform):
             rows
             | "Key" >> beam.Map(lambda row: (json.dumps(row, sort_keys=True), 1, row))
             | "Write" >> _WriteShards(
-                FileSystems.join(self._output, self._name), self._prefix, ".jsonl", self._per_shard, _write_json_lines
+                join(self._output, self._name), self._prefix, ".jsonl", self._per_shard, _write_json_lines
             )
         )
 

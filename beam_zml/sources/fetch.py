@@ -12,8 +12,8 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from beam_zml.records import github_url
-from beam_zml.repository import safe_path
+from beam_zml.core.records import github_url
+from beam_zml.sources.repository import safe_path
 
 ARCHIVE_SUFFIXES = (".zip", ".tar.gz", ".tgz", ".tar", ".tar.bz2", ".tar.xz")
 _GITHUB_TREE = re.compile(r"github\.com/([^/]+)/([^/]+)/tree/(.+)$")
@@ -69,9 +69,9 @@ def github_archive_url(github_base: str, identifier: str | None) -> str | None:
 def fetch_code(client, raw: dict, workdir: str, github_base: str, max_bytes: int) -> FetchedCode:
     """Download the record's code into `workdir` (which the caller removes); raise NoCode if nothing served it.
 
-    `client` is a `beam_zml.zenodo.ZenodoClient`; its errors carry the reason.
+    `client` is a `beam_zml.sources.zenodo.ZenodoClient`; its errors carry the reason.
     """
-    from beam_zml.zenodo import ZenodoError
+    from beam_zml.sources.zenodo import ZenodoError
 
     files = record_files(raw)
     archives = [f for f in files if is_archive(f.key)]
@@ -105,7 +105,7 @@ def fetch_code(client, raw: dict, workdir: str, github_base: str, max_bytes: int
 
 def _download_loose(client, files: list[RecordFile], workdir: str, max_bytes: int) -> str:
     """The loose files as a directory tree; keys that would escape it are left out."""
-    from beam_zml.zenodo import ZenodoError
+    from beam_zml.sources.zenodo import ZenodoError
 
     total = sum(f.size for f in files)
     if total > max_bytes:

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
-from beam_zml.records import github_url
+from beam_zml.core.records import github_url
 
 EARLIEST = dt.datetime(2013, 1, 1, tzinfo=dt.timezone.utc)  # before Zenodo's first record
 SEARCH_CAP = 10_000

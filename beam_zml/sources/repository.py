@@ -22,8 +22,7 @@ import zlib
 from dataclasses import dataclass, replace
 from typing import BinaryIO, Callable
 
-from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
+from beam_zml import storage
 
 _CHUNK = 1 << 20
 _TAR_MAGIC_OFFSET = 257  # "ustar" in the first header of POSIX and GNU tars
@@ -76,11 +75,11 @@ def read_repository(location: str, limits: Limits = Limits()) -> list[Member]:
         collector = _Collector(limits)
         _walk_directory(location, collector)
         return collector.members_sorted(strip_top=False)
-    if not FileSystems.exists(location):
+    if not storage.exists(location):
         raise RepositoryError(f"no such file or directory: {location}")
     collector = _Collector(limits)
     try:
-        with FileSystems.open(location, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        with storage.open_read(location) as f:
             _read_archive(f, location, collector)
     except OSError as error:  # Beam's BeamIOError is one too
         raise RepositoryError(f"cannot read {location}: {type(error).__name__}: {error}") from error

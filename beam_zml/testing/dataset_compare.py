@@ -6,8 +6,13 @@ import collections
 import json
 from pathlib import Path
 
-from beam_zml.dataset import read_errors, read_examples, read_manifest, read_rows
-from beam_zml.output import SINK_DIRS
+from beam_zml import MANIFEST, SINK_DIRS
+from beam_zml.consume.dataset import (
+    read_errors,
+    read_examples,
+    read_manifest,
+    read_rows,
+)
 
 _RUN_SPECIFIC = ("runner", "runs")
 
@@ -39,7 +44,7 @@ def assert_same_dataset(actual: str, expected: str) -> None:
 
 def assert_only_listed_files(output: str) -> None:
     """No beam-temp folder, hidden temporary or unlisted shard: only what dataset.json lists."""
-    assert sorted(path.name for path in Path(output).iterdir()) == sorted([*SINK_DIRS, "dataset.json"])
+    assert sorted(path.name for path in Path(output).iterdir()) == sorted([*SINK_DIRS, MANIFEST])
     manifest = read_manifest(output)
     listed = {path for paths in manifest["shards"].values() for path in paths} | {"dataset.json"}
     on_disk = {str(p.relative_to(output)) for p in Path(output).rglob("*") if p.is_file()}

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import yaml
 
-from beam_zml.runners import file_lock
+from beam_zml.runners.setup_runner import file_lock
 
 HOST = "127.0.0.1"
 

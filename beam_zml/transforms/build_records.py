@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import apache_beam as beam
 
-from beam_zml.records import record_row
+from beam_zml.core.records import record_row
 
 
 def _to_record_row(element) -> dict:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import apache_beam as beam
 from apache_beam import pvalue
 
-from beam_zml.errors import error_row
-from beam_zml.imaging import ImageSettings, image_file
+from beam_zml.core.errors import error_row
+from beam_zml.core.imaging import ImageSettings, image_file
 from beam_zml.transforms.counters import inc
 
 ROWS = "rows"  # (record_id, files/ row)

@@ -10,13 +10,13 @@ import tempfile
 import apache_beam as beam
 from apache_beam import pvalue
 
-from beam_zml.errors import error_row
-from beam_zml.fetch import NoCode, fetch_code, scrub_token
-from beam_zml.harvest import is_excluded
-from beam_zml.records import RecordSource
-from beam_zml.repository import Limits, RepositoryError, read_repository
+from beam_zml.core.errors import error_row
+from beam_zml.core.records import RecordSource
+from beam_zml.sources.fetch import NoCode, fetch_code, scrub_token
+from beam_zml.sources.harvest import is_excluded
+from beam_zml.sources.repository import Limits, RepositoryError, read_repository
+from beam_zml.sources.zenodo import ZenodoClient, ZenodoError, ZenodoSettings
 from beam_zml.transforms.counters import inc
-from beam_zml.zenodo import ZenodoClient, ZenodoError, ZenodoSettings
 
 OUTCOMES = "outcomes"  # (record_id, (RecordSource, status, error)): exactly one per record
 ERRORS = "errors"

@@ -6,10 +6,10 @@ import json
 
 import apache_beam as beam
 
-from beam_zml.harvest import SearchQuery, harvest
-from beam_zml.records import RecordSource
+from beam_zml.core.records import RecordSource
+from beam_zml.sources.harvest import SearchQuery, harvest
+from beam_zml.sources.zenodo import ZenodoClient, ZenodoSettings
 from beam_zml.transforms.counters import inc
-from beam_zml.zenodo import ZenodoClient, ZenodoSettings
 
 
 def zenodo_source(record: int | dict) -> RecordSource:

@@ -1,0 +1,38 @@
+"""Command-line helpers shared by every `zml` subcommand: one-line errors with exit status 2, and number types."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import NoReturn
+
+
+class OneLineErrors:
+    """Bad input gets one line naming the problem and exit status 2, never usage text or a traceback."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+class ArgumentParser(OneLineErrors, argparse.ArgumentParser):
+    pass
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be zero or more, got {text}")
+    return value
+
+
+def fail(prog: str, message: str) -> NoReturn:
+    """The one-line error for bad input found after parsing (a missing path, an existing dataset)."""
+    sys.stderr.write(f"{prog}: error: {message}\n")
+    raise SystemExit(2)

@@ -1,0 +1,4 @@
+"""Reading a built dataset back: its rows and Examples (`dataset`), a tf.data pipeline with
+repository-grouped splits (`tfdata`), the HTML report (`report`), an image as text (`show`),
+images as PNG files (`export_png`) and the baseline classifier (`classifier`).
+"""
