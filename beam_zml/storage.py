@@ -9,12 +9,15 @@ a folder named `out[1]` or `a*b` matches itself only.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
+import shutil
 import uuid
 from typing import IO, Callable, Iterable
 
 from apache_beam.io.filesystem import BeamIOError, CompressionTypes
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.io.localfilesystem import LocalFileSystem
 
 TEMP_SUFFIX = ".tmp"
 _GLOB_SPECIAL = re.compile(r"([*?\[\]])")
@@ -78,7 +81,16 @@ def list_folder(folder: str, name_pattern: str = "*") -> list[str]:
 
 
 def delete(paths: Iterable[str]) -> None:
-    """Delete files or folders (with what they hold)."""
-    paths = list(paths)
-    if paths:
-        FileSystems.delete(paths)
+    """Delete files or folders (with what they hold), each path taken literally.
+
+    Beam's local file system globs the paths it deletes (so `out[1]/x` would miss itself); local paths are
+    therefore deleted here directly, and other file systems' deletes, which take names as they are, by Beam.
+    """
+    remote = []
+    for path in paths:
+        if isinstance(FileSystems.get_filesystem(path), LocalFileSystem):
+            shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+        else:
+            remote.append(path)
+    if remote:
+        FileSystems.delete(remote)

@@ -11,6 +11,7 @@ Every option this module does not know is handed to Beam (--runner, --direct_num
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sys
@@ -30,12 +31,7 @@ from beam_zml.sinks.write_shards import (
 )
 from beam_zml.transforms import BuildRecordRows, ImagifyFiles, ListRepositoryFiles
 from beam_zml.transforms.counters import NAMESPACE
-from beam_zml.transforms.read_records import (
-    HarvestRecords,
-    ReadRecordIds,
-    ReadRecordsJsonl,
-    SkipRecordsDone,
-)
+from beam_zml.transforms.read_records import ReadRecords, RecordsToRead
 from pipelines import options as cli
 
 PROG = "zml build"
@@ -85,21 +81,23 @@ def run(argv: list[str] | None = None, save_main_session: bool = False) -> beam.
     pipeline_options = cli.beam_options(beam_flags, PROG)
     pipeline_options.view_as(SetupOptions).save_main_session = save_main_session
     recorded_options = {**settings.__dict__, **limits.__dict__}
-    sources = _sources(args, build, zenodo)
+    to_read = records_to_read(args, build)
     try:
         output = prepare_output(args.output, overwrite=args.overwrite, resume=args.resume, options=recorded_options)
     except OutputError as error:
         build.error(str(error))
+    to_read = dataclasses.replace(to_read, done=output.done)
+    description = to_read.description()
+    if to_read.search is not None:
+        description["zenodo_url"] = zenodo.zenodo_url
     run_info = {
         "run_tag": output.run_tag,
         "runner": str(pipeline_options.view_as(StandardOptions).runner or "DirectRunner"),
-        "sources": sources["description"],
+        "sources": description,
     }
 
     pipeline = beam.Pipeline(options=pipeline_options)
-    records = pipeline | "ReadRecordIds" >> sources["transform"]
-    if output.done:
-        records = records | "SkipRecordsDone" >> SkipRecordsDone(output.done)
+    records = pipeline | "ReadRecords" >> ReadRecords(to_read, zenodo)
     client_settings = None if args.local else zenodo  # local code needs no Zenodo client
     listed = records | "ListRepositoryFiles" >> ListRepositoryFiles(limits, client_settings, args.exclude_pattern)
     imaged = listed["files"] | "ImagifyFiles" >> ImagifyFiles(settings)
@@ -122,16 +120,15 @@ def run(argv: list[str] | None = None, save_main_session: bool = False) -> beam.
     return result
 
 
-def _sources(args: argparse.Namespace, build: argparse.ArgumentParser, zenodo) -> dict:
-    """The transform that reads the records to build, and a description of them for dataset.json."""
+def records_to_read(args: argparse.Namespace, build: argparse.ArgumentParser) -> RecordsToRead:
+    """Where the records come from, per the flags; a missing or unreadable path is `build`'s one-line error."""
     if args.local:
         for path in args.local:
             if not os.path.exists(path):
                 build.error(f"--local {path}: no such file or directory")
             if not os.access(path, os.R_OK):
                 build.error(f"--local {path}: permission denied")
-        records = local_sources(args.local)
-        return {"transform": beam.Create(records), "description": {"local": [r.location for r in records]}}
+        return RecordsToRead(local=tuple(local_sources(args.local)))
     if args.ids or args.ids_file:
         ids = args.ids
         if args.ids_file is not None:
@@ -141,14 +138,12 @@ def _sources(args: argparse.Namespace, build: argparse.ArgumentParser, zenodo) -
                 ids = record_ids(text)
             except argparse.ArgumentTypeError as error:
                 build.error(f"--ids-file {args.ids_file.name}: {error}")
-        return {"transform": ReadRecordIds(sorted(set(ids))), "description": {"ids": len(set(ids))}}
+        return RecordsToRead(ids=tuple(sorted(set(ids))))
     if args.records_jsonl:
         if not os.path.exists(args.records_jsonl) and "://" not in args.records_jsonl:
             build.error(f"--records-jsonl {args.records_jsonl}: no such file or directory")
-        return {"transform": ReadRecordsJsonl(args.records_jsonl), "description": {"records_jsonl": args.records_jsonl}}
-    query = cli.search_query(args)
-    description = {"search": {k: str(v) for k, v in query.__dict__.items() if v not in (None, False)}, "zenodo_url": zenodo.zenodo_url}
-    return {"transform": HarvestRecords(query, zenodo, args.max_records, args.search_cap), "description": description}
+        return RecordsToRead(records_jsonl=args.records_jsonl)
+    return RecordsToRead(search=cli.search_query(args), max_records=args.max_records, cap=args.search_cap)
 
 
 def counter_totals(result) -> dict[str, int]:

@@ -28,19 +28,14 @@ def image_file(record_id: int, member, settings: ImageSettings) -> tuple[dict, b
     archive reader gave (symlink, unsafe_path, ...), vcs_dir, too_large, binary, empty.
     """
     binary = fileinfo.is_binary(member.data) if member.data is not None else None
-    row = {
-        "record_id": record_id,
-        "path": member.path,
-        "size": member.size,
-        "extension": fileinfo.extension(member.path),
-        "language": fileinfo.language(member.path, member.data, binary=bool(binary)),
-        "swhid": member.swhid,
-        "is_binary": binary,
-        "n_lines": 0,
-        "n_segments": 0,
-        "status": "skipped",
-        "reason": _skip_reason(member, binary, settings),
-    }
+    row = file_row(
+        record_id,
+        member,
+        reason=_skip_reason(member, binary, settings),
+        extension=fileinfo.extension(member.path),
+        language=fileinfo.language(member.path, member.data, binary=bool(binary)),
+        is_binary=binary,
+    )
     if row["reason"] is not None:
         return row, None
     images, n_lines = imagify(
@@ -65,6 +60,35 @@ def image_file(record_id: int, member, settings: ImageSettings) -> tuple[dict, b
         swhid=member.swhid or "",
     )
     return row, blob
+
+
+def file_row(
+    record_id: int,
+    member,
+    *,
+    reason: str | None,
+    extension: str = "",
+    language: str | None = None,
+    is_binary: bool | None = None,
+) -> dict:
+    """The files/ row of a member not (yet) imaged: status "skipped" with `reason` (None while imaging goes on).
+
+    The one constructor of a files/ row: `image_file` fills in the imaged fields, and a file whose imaging
+    raised gets this row with reason "error".
+    """
+    return {
+        "record_id": record_id,
+        "path": member.path,
+        "size": member.size,
+        "extension": extension,
+        "language": language,
+        "swhid": member.swhid,
+        "is_binary": is_binary,
+        "n_lines": 0,
+        "n_segments": 0,
+        "status": "skipped",
+        "reason": reason,
+    }
 
 
 def _skip_reason(member, binary: bool | None, settings: ImageSettings) -> str | None:

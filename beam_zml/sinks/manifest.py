@@ -9,6 +9,7 @@ import apache_beam as beam
 
 import beam_zml
 from beam_zml import MANIFEST, SINK_DIRS, storage
+from beam_zml.core.counts import file_counts, record_counts, shape_counts
 from beam_zml.core.examples import feature_spec
 from beam_zml.schemas import SCHEMA_VERSIONS
 
@@ -31,40 +32,6 @@ class SumCounts(beam.CombineFn):
 
     def extract_output(self, accumulator):
         return dict(accumulator)
-
-
-def file_counts(row: dict) -> dict:
-    counts = {"files_seen": 1, "bytes_seen": row["size"]}
-    if row["status"] == "imaged":
-        counts.update(files_imaged=1, bytes_imaged=row["size"], images=row["n_segments"])
-    else:
-        counts[f"files_skipped:{row['reason']}"] = 1
-    return counts
-
-
-def record_counts(row: dict) -> dict:
-    return {"records": 1, f"records_{row['status']}": 1}
-
-
-def shape_counts(flat: dict) -> dict:
-    """The counts section of dataset.json from the flat sums."""
-    return {
-        "records": {
-            "total": flat.get("records", 0),
-            "ok": flat.get("records_ok", 0),
-            "failed": flat.get("records_failed", 0),
-        },
-        "files": {
-            "seen": flat.get("files_seen", 0),
-            "imaged": flat.get("files_imaged", 0),
-            "skipped": {
-                name.split(":", 1)[1]: count for name, count in sorted(flat.items()) if name.startswith("files_skipped:")
-            },
-        },
-        "images": flat.get("images", 0),
-        "bytes": {"seen": flat.get("bytes_seen", 0), "imaged": flat.get("bytes_imaged", 0)},
-        "errors": flat.get("errors", 0),
-    }
 
 
 def manifest(*, options: dict, counts: dict, shards: list[str], run: dict, output: str, previous: dict | None) -> dict:

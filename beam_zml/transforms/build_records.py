@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import apache_beam as beam
 
+from beam_zml.core.counts import record_counts
 from beam_zml.core.records import record_row
+from beam_zml.transforms.counters import inc_all
 
 
 def _to_record_row(element) -> dict:
     record_id, grouped = element
     (source, status, error), = grouped["outcome"]  # exactly one outcome per record, by construction
-    return record_row(source, status=status, error=error, file_rows=grouped["files"])
+    row = record_row(source, status=status, error=error, file_rows=grouped["files"])
+    inc_all(record_counts(row))
+    return row
 
 
 class BuildRecordRows(beam.PTransform):

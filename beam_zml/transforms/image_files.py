@@ -5,9 +5,10 @@ from __future__ import annotations
 import apache_beam as beam
 from apache_beam import pvalue
 
+from beam_zml.core.counts import file_counts
 from beam_zml.core.errors import error_row
-from beam_zml.core.imaging import ImageSettings, image_file
-from beam_zml.transforms.counters import inc
+from beam_zml.core.imaging import ImageSettings, file_row, image_file
+from beam_zml.transforms.counters import inc_all
 
 ROWS = "rows"  # (record_id, files/ row)
 ERRORS = "errors"
@@ -23,37 +24,14 @@ class _ImagifyFn(beam.DoFn):
             row, blob = image_file(record_id, member, self._settings)
         except Exception as error:  # one bad file never stops its record
             message = f"{type(error).__name__}: {error}"
-            row = _failed_row(record_id, member)
-            blob = None
+            row, blob = file_row(record_id, member, reason="error"), None
             yield pvalue.TaggedOutput(
                 ERRORS, error_row("imagify", record_id, message, error_type=type(error).__name__, path=member.path)
             )
-        inc("files_seen")
-        inc("bytes_seen", member.size)
-        if blob is None:
-            inc(f"files_skipped:{row['reason']}")
-        else:
-            inc("files_imaged")
-            inc("images", row["n_segments"])
-            inc("bytes_imaged", member.size)
+        inc_all(file_counts(row))
+        if blob is not None:
             yield f"{record_id}/{member.path}", blob, row["n_segments"]
         yield pvalue.TaggedOutput(ROWS, (record_id, row))
-
-
-def _failed_row(record_id: int, member) -> dict:
-    return {
-        "record_id": record_id,
-        "path": member.path,
-        "size": member.size,
-        "extension": "",
-        "language": None,
-        "swhid": member.swhid,
-        "is_binary": None,
-        "n_lines": 0,
-        "n_segments": 0,
-        "status": "skipped",
-        "reason": "error",
-    }
 
 
 class ImagifyFiles(beam.PTransform):

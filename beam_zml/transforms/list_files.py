@@ -52,7 +52,6 @@ class _ListFilesFn(beam.DoFn):
             message = str(error) if isinstance(error, (RepositoryError, ZenodoError, NoCode)) else f"{type(error).__name__}: {error}"
             attempts = getattr(error, "attempts", 1) or 1
             source = attempt.source  # with the metadata, if it was fetched
-            inc("records_failed")
             yield pvalue.TaggedOutput(OUTCOMES, (source.record_id, (source, "failed", message)))
             yield pvalue.TaggedOutput(
                 ERRORS,
@@ -69,8 +68,7 @@ class _ListFilesFn(beam.DoFn):
                     error_row("list_files", source.record_id, member.error, error_type=member.skip_reason, path=member.path),
                 )
             yield source.record_id, member
-        inc("records_ok")
-        inc(f"records_from:{source.source}")
+        inc("records_listed")
         yield pvalue.TaggedOutput(OUTCOMES, (source.record_id, (source, "ok", None)))
 
     @contextlib.contextmanager

@@ -1,8 +1,9 @@
-"""Where record ids come from: a Zenodo search, a list of ids, or a harvested JSON-lines file."""
+"""ReadRecords: the build's records, from local code, a list of ids, a harvested JSON-lines file or a Zenodo search."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import apache_beam as beam
 
@@ -42,61 +43,64 @@ class _HarvestFn(beam.DoFn):
         self._client.close()
 
 
-class HarvestRecords(beam.PTransform):
-    """A SearchQuery -> a RecordSource per record found."""
+@dataclass(frozen=True)
+class RecordsToRead:
+    """Where a build's records come from: exactly one of `local`, `ids`, `records_jsonl` or `search` is set.
 
-    def __init__(self, query: SearchQuery, settings: ZenodoSettings, max_records: int | None, cap: int):
-        super().__init__()
-        self._query = query
-        self._settings = settings
-        self._max_records = max_records
-        self._cap = cap
+    `local` are local sources (beam_zml.core.records.local_sources); `ids` Zenodo record ids; `records_jsonl`
+    the path or URL of `zml harvest`'s output; `search` a Zenodo search, with `max_records` and the search API's
+    hit `cap`. `done` holds the record ids a resumed dataset has already, which are not read again.
+    """
+
+    local: tuple[RecordSource, ...] = ()
+    ids: tuple[int, ...] = ()
+    records_jsonl: str | None = None
+    search: SearchQuery | None = None
+    max_records: int | None = None
+    cap: int = 10_000
+    done: frozenset = frozenset()
+
+    def description(self) -> dict:
+        """What dataset.json records of the sources."""
+        if self.local:
+            return {"local": [source.location for source in self.local]}
+        if self.ids:
+            return {"ids": len(self.ids)}
+        if self.records_jsonl:
+            return {"records_jsonl": self.records_jsonl}
+        return {"search": {k: str(v) for k, v in self.search.__dict__.items() if v not in (None, False)}}
+
+
+@dataclass
+class ReadRecords(beam.PTransform):
+    """The pipeline's start -> a RecordSource per record to build, from `records`; `zenodo` is needed for a search."""
+
+    records: RecordsToRead
+    zenodo: ZenodoSettings | None = None
 
     def expand(self, pipeline):
-        return (
-            pipeline
-            | "Query" >> beam.Create([self._query])
-            | "Search" >> beam.ParDo(_HarvestFn(self._settings, self._max_records, self._cap))
-        )
-
-
-class ReadRecordIds(beam.PTransform):
-    """Ids -> a RecordSource each, whose metadata is fetched with its code."""
-
-    def __init__(self, ids: list[int]):
-        super().__init__()
-        self._ids = ids
-
-    def expand(self, pipeline):
-        return pipeline | "Ids" >> beam.Create(self._ids) | "ToSource" >> beam.Map(zenodo_source)
-
-
-class ReadRecordsJsonl(beam.PTransform):
-    """The output of `zml harvest` (one record JSON a line) -> a RecordSource each."""
-
-    def __init__(self, path: str):
-        super().__init__()
-        self._path = path
-
-    def expand(self, pipeline):
-        return (
-            pipeline
-            | "ReadLines" >> beam.io.ReadFromText(self._path)
-            | "Parse" >> beam.Map(json.loads)
-            | "ToSource" >> beam.Map(zenodo_source)
-        )
+        records = self.records
+        if records.local:
+            sources = pipeline | "Local" >> beam.Create(list(records.local))
+        elif records.ids:
+            sources = pipeline | "Ids" >> beam.Create(list(records.ids)) | "IdToSource" >> beam.Map(zenodo_source)
+        elif records.records_jsonl:
+            sources = (
+                pipeline
+                | "ReadLines" >> beam.io.ReadFromText(records.records_jsonl)
+                | "Parse" >> beam.Map(json.loads)
+                | "JsonToSource" >> beam.Map(zenodo_source)
+            )
+        else:
+            sources = (
+                pipeline
+                | "Query" >> beam.Create([records.search])
+                | "Search" >> beam.ParDo(_HarvestFn(self.zenodo, records.max_records, records.cap))
+            )
+        if records.done:
+            sources = sources | "SkipRecordsDone" >> beam.Filter(_not_done, records.done)
+        return sources
 
 
 def _not_done(source: RecordSource, done: frozenset) -> bool:
     return source.record_id not in done
-
-
-class SkipRecordsDone(beam.PTransform):
-    """Drops the records that a resumed dataset already holds."""
-
-    def __init__(self, done: frozenset):
-        super().__init__()
-        self._done = done
-
-    def expand(self, sources):
-        return sources | "NotDone" >> beam.Filter(_not_done, self._done)
