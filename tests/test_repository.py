@@ -212,7 +212,7 @@ def test_old_tar_without_ustar_magic_is_still_read(tmp_path):
 
 @given(
     files=st.dictionaries(
-        st.text("abcxyz_.-", min_size=1, max_size=8).filter(lambda name: name.strip(".")),
+        st.text("abcxyz_.-", min_size=1, max_size=8).filter(lambda name: name.strip(".") and not name.startswith("._")),
         st.binary(max_size=300),
         min_size=1,
         max_size=5,
