@@ -19,6 +19,7 @@ import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import SetupOptions, StandardOptions
 
+from beam_zml.core.names import printable
 from beam_zml.core.records import local_sources
 from beam_zml.sinks.manifest import WriteManifest
 from beam_zml.sinks.output import OutputError, prepare_output
@@ -131,7 +132,7 @@ def _sources(args: argparse.Namespace, build: argparse.ArgumentParser, zenodo) -
             if not os.access(path, os.R_OK):
                 build.error(f"--local {path}: permission denied")
         records = local_sources(args.local)
-        return {"transform": beam.Create(records), "description": {"local": [r.location for r in records]}}
+        return {"transform": beam.Create(records), "description": {"local": [printable(r.location) for r in records]}}
     if args.ids or args.ids_file:
         ids = args.ids
         if args.ids_file is not None:

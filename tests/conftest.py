@@ -96,6 +96,30 @@ def traversal_tar(target: Path) -> Path:
     return target
 
 
+def write_zip(path, entries, compression=zipfile.ZIP_DEFLATED):
+    """`entries`: (name or ZipInfo, bytes) in archive order."""
+    with zipfile.ZipFile(path, "w", compression) as archive:
+        for name, data in entries:
+            archive.writestr(name, data)
+    return str(path)
+
+
+def tar_entry(name, data=b"", type=tarfile.REGTYPE, linkname=""):
+    info = tarfile.TarInfo(name)
+    info.type = type
+    info.linkname = linkname
+    info.size = len(data) if type == tarfile.REGTYPE else 0
+    return info, data
+
+
+def write_tar(path, entries, mode="w:gz"):
+    """`entries`: (TarInfo, bytes) in archive order."""
+    with tarfile.open(path, mode) as archive:
+        for info, data in entries:
+            archive.addfile(info, io.BytesIO(data) if info.isreg() else None)
+    return str(path)
+
+
 @dataclass
 class ZipEntry:
     """One entry of a zip as some other tool writes it: `name` is the raw bytes of its name.

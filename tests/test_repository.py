@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from beam_zml.core.tree import build_tree
 from beam_zml.sources.repository import Limits, Member, RepositoryError, read_repository
-from tests.conftest import ZipEntry, too_deep_tree, write_raw_tar, write_raw_zip
+from tests.conftest import ZipEntry, tar_entry, too_deep_tree, write_raw_tar, write_raw_zip, write_tar, write_zip
 
 EMPTY_BLOB = "swh:1:cnt:e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"
 FILES = {
@@ -43,30 +43,6 @@ def blob_swhid(data: bytes) -> str:
 
 def by_path(members: list[Member]) -> dict[str, Member]:
     return {m.path: m for m in members}
-
-
-def write_zip(path, entries, compression=zipfile.ZIP_DEFLATED):
-    """`entries`: (name or ZipInfo, bytes) in archive order."""
-    with zipfile.ZipFile(path, "w", compression) as archive:
-        for name, data in entries:
-            archive.writestr(name, data)
-    return str(path)
-
-
-def tar_entry(name, data=b"", type=tarfile.REGTYPE, linkname=""):
-    info = tarfile.TarInfo(name)
-    info.type = type
-    info.linkname = linkname
-    info.size = len(data) if type == tarfile.REGTYPE else 0
-    return info, data
-
-
-def write_tar(path, entries, mode="w:gz"):
-    """`entries`: (TarInfo, bytes) in archive order."""
-    with tarfile.open(path, mode) as archive:
-        for info, data in entries:
-            archive.addfile(info, io.BytesIO(data) if info.isreg() else None)
-    return str(path)
 
 
 def write_files(root, files):
