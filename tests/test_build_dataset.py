@@ -160,7 +160,10 @@ def test_traversal_links_and_devices_are_skipped_with_reasons(inputs, built):
     rows = {row["path"]: row["reason"] for row in read_rows(built, "files") if row["record_id"] == ids(inputs)["traversal"]}
     assert rows["safe/ok.py"] is None
     assert rows["safe/passwd"] == "symlink" and rows["safe/null"] == "special"
-    assert sorted(reason for path, reason in rows.items() if not path.startswith("safe/")) == ["unsafe_path", "unsafe_path"]
+    # Unsafe names are shown as they were: an absolute one keeps its leading "/", never looking safe.
+    assert {path: reason for path, reason in rows.items() if not path.startswith("safe/")} == {
+        "../evil.py": "unsafe_path", "/etc/evil.py": "unsafe_path"
+    }
 
 
 def test_every_failed_record_has_an_error_line(inputs, built):

@@ -41,6 +41,7 @@ BYTE_ORDER_MARKS = (
     (codecs.BOM_UTF16_LE, "utf-16-le"),
     (codecs.BOM_UTF16_BE, "utf-16-be"),
 )
+_MARK_STARTS = frozenset(mark[:1] for mark, _ in BYTE_ORDER_MARKS)
 
 
 def text_encoding(data: bytes) -> tuple[str, int]:
@@ -48,6 +49,8 @@ def text_encoding(data: bytes) -> tuple[str, int]:
 
     ``("utf-8", 0)`` without a mark. The mark is not content: the text starts after it.
     """
+    if data[:1] not in _MARK_STARTS:  # most files: one look at the first byte
+        return "utf-8", 0
     for mark, encoding in BYTE_ORDER_MARKS:
         if data.startswith(mark):
             return encoding, len(mark)
