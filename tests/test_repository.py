@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import pickle
 import shutil
@@ -113,6 +114,54 @@ def test_folders_and_files_past_the_path_limit_are_read_errors_alone(tmp_path):
         assert member.skip_reason == "read_error" and member.data is None
         assert "File name too long" in member.error and len(member.error) < 2 * len(paths[name])
     assert members[paths["unlistable"]].error.startswith("cannot list folder")
+
+
+def read_as_nobody(location: str) -> list:
+    """read_repository(location) as [path, skip_reason, error] lists, by the user nobody if we are root.
+
+    Root may read anything, so a forked child gives up root first (no exec: the
+    interpreter and the package are already loaded), then reads and sends the result back.
+    """
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child process
+        status = 1
+        try:
+            os.close(reader)
+            if os.geteuid() == 0:
+                os.setgroups([])
+                os.setresgid(65534, 65534, 65534)
+                os.setresuid(65534, 65534, 65534)
+            result = [[m.path, m.skip_reason, m.error] for m in read_repository(location)]
+            os.write(writer, json.dumps(result).encode())
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(writer)
+    with os.fdopen(reader, "rb") as pipe:
+        sent = pipe.read()
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    return json.loads(sent)
+
+
+def test_a_folder_and_a_file_the_build_user_may_not_read_are_read_errors_alone():
+    """Permission denied for the user running the build."""
+    with tempfile.TemporaryDirectory() as tmp:  # not under pytest's folders, which only their owner may enter
+        os.chmod(tmp, 0o755)
+        repo = write_files(Path(tmp) / "repo", {"ok.py": b"ok = 1\n", "secret/x.py": b"x = 1\n", "locked.py": b"l = 1\n"})
+        os.chmod(repo / "secret", 0)
+        os.chmod(repo / "locked.py", 0)
+        try:
+            members = {path: (reason, error) for path, reason, error in read_as_nobody(str(repo))}
+        finally:
+            os.chmod(repo / "secret", 0o755)  # so that it can be removed
+
+    assert members == {
+        "ok.py": (None, None),
+        "secret": ("read_error", "cannot list folder: PermissionError: [Errno 13] Permission denied"),
+        "locked.py": ("read_error", "locked.py: PermissionError: [Errno 13] Permission denied"),
+    }
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
