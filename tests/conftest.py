@@ -126,7 +126,7 @@ class ZipEntry:
 
     `utf8_flag` sets general purpose bit 11 (names are UTF-8) whatever the bytes are,
     `create_system` is the "version made by" host (0 MS-DOS: PowerShell, older .NET;
-    3 Unix) and `external_attr` the attributes (0x10: MS-DOS directory).
+    3 Unix), `external_attr` the attributes (0x10: MS-DOS directory) and `extra` the extra fields.
     """
 
     name: bytes
@@ -134,6 +134,7 @@ class ZipEntry:
     utf8_flag: bool = False
     create_system: int = 3
     external_attr: int = 0o644 << 16
+    extra: bytes = b""  # extra fields, as written in both headers
 
 
 def write_raw_zip(target: Path, entries: list[ZipEntry]) -> Path:
@@ -152,6 +153,7 @@ def write_raw_zip(target: Path, entries: list[ZipEntry]) -> Path:
             info = zipfile.ZipInfo(name)
             info.create_system = entry.create_system
             info.external_attr = entry.external_attr
+            info.extra = entry.extra
             archive.writestr(info, entry.data)
         local_headers = [info.header_offset for info in archive.infolist()]
         central = archive.start_dir

@@ -9,11 +9,13 @@ import os
 import pickle
 import shutil
 import stat
+import struct
 import subprocess
 import tarfile
 import tempfile
 import time
 import zipfile
+import zlib
 from pathlib import Path
 
 import pytest
@@ -423,6 +425,22 @@ def test_unflagged_names_that_are_not_utf8_are_cp437(tmp_path):
     archive = write_raw_zip(tmp_path / "r.zip", [ZipEntry(b"proj/\x82t\x82.txt", b"ete\n"), ZipEntry(b"proj/a.txt", b"a\n")])
 
     assert [(m.path, m.data) for m in read_repository(str(archive))] == [("a.txt", b"a\n"), ("été.txt", b"ete\n")]
+
+
+def test_an_info_zip_unicode_path_field_names_the_entry(tmp_path):
+    """WinZip and Info-ZIP keep a cp437 name plus its UTF-8 form in extra field 0x7075 (APPNOTE 4.6.9)."""
+    def unicode_path(raw: bytes, utf8: str) -> bytes:
+        body = b"\x01" + struct.pack("<L", zlib.crc32(raw)) + utf8.encode()
+        return struct.pack("<HH", 0x7075, len(body)) + body
+
+    entries = [
+        ZipEntry(b"proj/\x82t\x82.txt", b"ete\n", extra=unicode_path(b"proj/\x82t\x82.txt", "proj/été.txt")),
+        ZipEntry(b"proj/stale.txt", b"s\n", extra=unicode_path(b"proj/old-name.txt", "proj/wrong.txt")),  # CRC of another name
+    ]
+
+    members = read_repository(str(write_raw_zip(tmp_path / "r.zip", entries)))
+
+    assert [(m.path, m.data) for m in members] == [("stale.txt", b"s\n"), ("été.txt", b"ete\n")]
 
 
 def test_a_name_falsely_flagged_utf8_spoils_only_itself(tmp_path):

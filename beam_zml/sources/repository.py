@@ -48,6 +48,7 @@ _ARCHIVE_ERRORS = (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, OSErr
 _WINDOWS_HOSTS = frozenset({0, 6, 10, 14})
 _DOS_DIRECTORY = 0x10  # APPNOTE 4.4.15: the low byte of external_attr holds the MS-DOS attributes
 _UTF8_NAMES = 0x800  # APPNOTE 4.4.4 general purpose bit 11: the name is UTF-8
+_UNICODE_PATH = 0x7075  # APPNOTE 4.6.9: Info-ZIP Unicode Path Extra Field, a UTF-8 copy of the name
 _DRIVE = re.compile(r"[A-Za-z]:")  # C: as the first part of a path: absolute on Windows
 _MACOS_FOLDER = "__MACOSX"  # Finder's zips: AppleDouble copies of every file's resource fork
 _APPLE_DOUBLE = "._"  # AppleDouble files of macOS tars and of __MACOSX/
@@ -429,7 +430,9 @@ def _read_zip(f: BinaryIO, location: str, collector: _Collector) -> None:
         for info, utf8 in zip(infos, flagged):
             utf8 = utf8 or bool(info.flag_bits & _UTF8_NAMES)  # zipfile saw the flag if the view did not clear it
             raw = info.orig_filename.encode("utf-8" if info.flag_bits & _UTF8_NAMES else "cp437")
-            name, undecodable = _zip_name(raw, utf8, windows=info.create_system in _WINDOWS_HOSTS)
+            unicode_path = _unicode_path(info.extra, raw)
+            windows = info.create_system in _WINDOWS_HOSTS
+            name, undecodable = _zip_name(raw, utf8, windows) if unicode_path is None else _zip_name(unicode_path, True, windows)
             if undecodable:
                 error = f"{name}: the name is flagged UTF-8 but is not"
                 collector.add(name, "undecodable_name", info.file_size, error=error)
@@ -455,6 +458,22 @@ def _zip_name(raw: bytes, utf8: bool, windows: bool) -> tuple[str, bool]:
         return raw.decode("utf-8"), False
     except UnicodeDecodeError:
         return (escape_bytes(raw), True) if utf8 else (raw.decode("cp437"), False)
+
+
+def _unicode_path(extra: bytes, raw: bytes) -> bytes | None:
+    """The UTF-8 name of an Info-ZIP Unicode Path extra field (WinZip and Info-ZIP write it), if it is for this name.
+
+    Version 1, then the CRC-32 of the name it stands for (APPNOTE 4.6.9): a field left
+    behind by a tool that renamed the entry does not count, as for Info-ZIP's unzip.
+    """
+    offset = 0
+    while offset + 4 <= len(extra):
+        tag, size = struct.unpack_from("<HH", extra, offset)
+        body = extra[offset + 4 : offset + 4 + size]
+        if tag == _UNICODE_PATH and len(body) > 5 and body[0] == 1 and body[1:5] == struct.pack("<L", zlib.crc32(raw)):
+            return body[5:]
+        offset += 4 + size
+    return None
 
 
 class _ZipWithoutUtf8Flags:
