@@ -730,6 +730,18 @@ def test_zip_member_with_corrupt_deflate_data_fails_alone(tmp_path):
     assert members["b.txt"].data == b"bravo\n"
 
 
+def test_an_entry_that_needs_an_unknown_zip_version_spoils_only_itself(tmp_path):
+    archive = write_zip(tmp_path / "r.zip", [("top/a.txt", b"alpha\n"), ("top/b.txt", b"bravo\n")])
+    raw = bytearray(open(archive, "rb").read())
+    central = raw.index(b"PK\x01\x02")
+    raw[central + 6] = 64  # "version needed to extract" 6.4: Python's zipfile refuses the whole archive
+    (tmp_path / "r.zip").write_bytes(bytes(raw))
+    with pytest.raises(NotImplementedError):
+        zipfile.ZipFile(archive)
+
+    assert [(m.path, m.data) for m in read_repository(archive)] == [("a.txt", b"alpha\n"), ("b.txt", b"bravo\n")]
+
+
 def test_zip_with_broken_central_directory_is_a_repository_error(tmp_path):
     archive = write_archive(tmp_path / "r.zip", FILES)
     raw = bytearray(open(archive, "rb").read())

@@ -417,10 +417,10 @@ def _tar_kind(info: tarfile.TarInfo) -> str:
 
 def _read_zip(f: BinaryIO, location: str, collector: _Collector) -> None:
     """Read a zip through its central directory; a bad member or name spoils only itself."""
-    view = _ZipWithoutUtf8Flags(f)
+    view = _LenientZip(f)
     try:
         archive = zipfile.ZipFile(view)
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as error:
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, NotImplementedError) as error:
         raise RepositoryError(f"corrupt or truncated archive: {location}: {type(error).__name__}: {error}") from error
     with archive:
         infos = archive.infolist()
@@ -476,13 +476,16 @@ def _unicode_path(extra: bytes, raw: bytes) -> bytes | None:
     return None
 
 
-class _ZipWithoutUtf8Flags:
-    """A zip file as zipfile is given it: its central directory read with the UTF-8 name flag cleared.
+class _LenientZip:
+    """A zip file as zipfile is given it: its central directory read so that no one entry can fail the whole.
 
     zipfile decodes a name flagged UTF-8 (APPNOTE 4.4.4, bit 11) as strict UTF-8 while it
-    opens the archive, so one bad name would fail them all. With the flag cleared it
-    decodes every name as cp437, which maps each byte to one character and back, and the
-    flags are kept in `utf8_flags`, in central-directory order (zipfile's infolist order).
+    opens the archive, and refuses the archive if one entry needs a "version to extract"
+    above the one it knows; so one bad entry would fail them all. In this view the UTF-8
+    flag is cleared, so that zipfile decodes every name as cp437, which maps each byte to
+    one character and back (the flags are kept in `utf8_flags`, in central-directory
+    order, which is zipfile's infolist order), and such a version is lowered to zipfile's
+    own: the entry is then read, or is a read_error if its method is unknown.
 
     The central directory is the one read that starts with its signature and is filled
     exactly by a chain of its headers; any other read is passed through untouched.
@@ -495,10 +498,10 @@ class _ZipWithoutUtf8Flags:
     def read(self, size: int = -1) -> bytes:
         data = self._f.read(size)
         if not self.utf8_flags and data.startswith(zipfile.stringCentralDir):
-            data = self._clear_flags(data)
+            data = self._lenient(data)
         return data
 
-    def _clear_flags(self, data: bytes) -> bytes:
+    def _lenient(self, data: bytes) -> bytes:
         headers = []
         offset = 0
         while data.startswith(zipfile.stringCentralDir, offset) and offset + zipfile.sizeCentralDir <= len(data):
@@ -509,7 +512,9 @@ class _ZipWithoutUtf8Flags:
             return data  # not the central directory after all
         patched = bytearray(data)
         for header in headers:
-            (flags,) = struct.unpack_from("<H", patched, header + 8)  # after signature and two version fields
+            # After the 4-byte signature: version made by (2 bytes), version needed (1 + 1), flags (2).
+            patched[header + 6] = min(patched[header + 6], zipfile.MAX_EXTRACT_VERSION)
+            (flags,) = struct.unpack_from("<H", patched, header + 8)
             self.utf8_flags.append(bool(flags & _UTF8_NAMES))
             struct.pack_into("<H", patched, header + 8, flags & ~_UTF8_NAMES)
         return bytes(patched)
