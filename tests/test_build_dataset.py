@@ -257,7 +257,7 @@ def tool_inputs(tmp_path_factory) -> dict[str, Path]:
     ], mode="w")
     with pytest.warns(UserWarning, match="Duplicate name"):
         zip_duplicates = write_zip(root / "duplicates.zip", [("top/x.py", b"x = 1\n"), ("top/x.py", b"x = 2\n")])
-    junk = root / "junk.tar.gz"
+    junk = Path(os.fsdecode(os.path.join(os.fsencode(root), b"junk-\xe9.tar.gz")))  # a Latin-1 archive name too
     junk.write_bytes(tar_directory(write_repository(root / "repo"), root / "whole.tar.gz").read_bytes() + b"JUNK" * 100)
     deep = root / "deep"
     deep_paths = too_deep_tree(deep)
@@ -392,7 +392,8 @@ def test_bytes_after_the_gzip_stream_are_an_error_line_not_a_failed_record(tool_
     assert rows["src/module.py"] == ("imaged", None) and rows["README.md"] == ("imaged", None)
     errors = [e for e in read_errors(tool_built) if e["record_id"] == record_id]
     assert [(e["stage"], e["error_type"], e["path"]) for e in errors] == [("list_files", "BadGzipFile", None)]
-    assert "bytes after the end of the gzip stream" in errors[0]["message"]
+    assert "bytes after the end of the gzip stream" in errors[0]["message"] and "junk-\\xe9.tar.gz" in errors[0]["message"]
+    assert tool_record(tool_inputs, tool_built, "junk")["archive_url"].endswith("/junk-\\xe9.tar.gz")
 
 
 def test_folders_and_files_past_the_path_limit_are_rows_and_errors(tool_inputs, tool_built):
