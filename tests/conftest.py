@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import stat
 import struct
 import sysconfig
 import tarfile
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import strategies as st
 
 PYTHON_SOURCE = "".join(f"def f{i}(x):\n\treturn x + {i}  # tab above\r\n" for i in range(35))  # 70 lines, CRLF and tabs
 C_SOURCE = '#include <stdio.h>\nint main(void) {\n    printf("héllo 😀\\n");\n    return 0;\n}\n'
@@ -188,6 +190,51 @@ def write_raw_tar(target: Path, entries: list[tuple[bytes, bytes]], mode: str = 
             info.size = len(data)
             archive.addfile(info, io.BytesIO(data))
     return target
+
+
+# Random member lists: names made of parts that matter (duplicates, "..", ".", "", macOS metadata, drive
+# letters, backslashes, non-ASCII), of any kind, written in UTF-8 or cp1252, flagged UTF-8 or not.
+NAME_PARTS = ["a", "b.py", "c.txt", ".", "..", "", "._a", "__MACOSX", "café", "C:", "top", "a\\b"]
+member_lists = st.lists(
+    st.tuples(
+        st.lists(st.sampled_from(NAME_PARTS), min_size=1, max_size=4).map("/".join),
+        st.sampled_from(["file", "dir", "symlink"]),
+        st.binary(max_size=20),
+        st.booleans(),  # the name in cp1252 rather than UTF-8
+        st.booleans(),  # zip: flagged UTF-8, whatever its bytes
+    ),
+    max_size=12,
+)
+ARCHIVE_KINDS = ("zip", "windows zip", "tar")
+
+
+def write_member_list(folder: Path, entries: list[tuple], kind: str) -> tuple[Path, int]:
+    """One of `member_lists` as a zip (made on Unix or on Windows) or a tar; and how many entries are not folders."""
+    if kind == "tar":
+        archive = folder / "r.tar"
+        types = {"file": tarfile.REGTYPE, "dir": tarfile.DIRTYPE, "symlink": tarfile.SYMTYPE}
+        with tarfile.open(archive, "w", format=tarfile.GNU_FORMAT, encoding="latin-1") as tar:
+            for name, entry_kind, data, cp1252, _ in entries:
+                info = tarfile.TarInfo(name.encode("cp1252" if cp1252 else "utf-8").decode("latin-1"))
+                info.type = types[entry_kind]
+                info.size = len(data) if entry_kind == "file" else 0
+                tar.addfile(info, io.BytesIO(data) if entry_kind == "file" else None)
+        return archive, sum(entry_kind != "dir" for _, entry_kind, _, _, _ in entries)
+    windows = kind == "windows zip"
+    attributes = {"file": 0x20, "dir": 0x10, "symlink": (stat.S_IFLNK | 0o777) << 16}
+    zip_entries = [
+        ZipEntry(
+            name.encode("cp1252" if cp1252 else "utf-8") + (b"/" if entry_kind == "dir" and not windows else b""),
+            data if entry_kind != "dir" else b"",
+            utf8_flag=flagged,
+            create_system=0 if windows else 3,
+            external_attr=attributes[entry_kind],
+        )
+        for name, entry_kind, data, cp1252, flagged in entries
+        if len(name.encode("utf-8")) >= 4  # the stand-ins of write_raw_zip need a few bytes
+    ]
+    archive = write_raw_zip(folder / "r.zip", zip_entries)
+    return archive, sum(entry.external_attr != 0x10 and not entry.name.endswith(b"/") for entry in zip_entries)
 
 
 def too_deep_tree(root: Path) -> dict[str, str]:

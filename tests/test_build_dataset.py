@@ -5,10 +5,12 @@ from __future__ import annotations
 import collections
 import hashlib
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 from beam_zml.consume.dataset import (
     read_errors,
@@ -25,8 +27,10 @@ from beam_zml.testing.dataset_compare import (
 )
 from pipelines import build_dataset
 from tests.conftest import (
+    ARCHIVE_KINDS,
     PYTHON_SOURCE,
     ZipEntry,
+    member_lists,
     tar_directory,
     tar_entry,
     too_deep_tree,
@@ -34,6 +38,7 @@ from tests.conftest import (
     write_raw_tar,
     write_raw_zip,
     write_repository,
+    write_member_list,
     write_tar,
     write_zip,
     zip_bomb,
@@ -439,3 +444,27 @@ def test_resume_in_an_output_folder_named_like_a_glob_deletes_the_orphan_shards(
     assert sorted(r["record_id"] for r in records) == sorted(local_record_id(str(p)) for p in (first, second))
     examples = list(read_examples(str(output)))
     assert len({(int(e["record_id"]), e["path"], int(e["segment"])) for e in examples}) == len(examples)
+
+
+@pytest.mark.filterwarnings("ignore:Duplicate name")
+@given(entries=member_lists)
+@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_a_whole_build_has_one_files_row_per_member_written(tmp_path, entries):
+    """Random member lists, as a zip, a Windows zip and a tar, built whole: rows == members written, per record."""
+    with tempfile.TemporaryDirectory(dir=tmp_path) as tmp:
+        written = {}
+        for kind in ARCHIVE_KINDS:
+            folder = Path(tmp) / kind.replace(" ", "_")
+            folder.mkdir()
+            archive, count = write_member_list(folder, entries, kind)
+            written[local_record_id(str(archive))] = count
+        output = str(Path(tmp) / "out")
+        build_dataset.run(["--local", *(str(p) for p in Path(tmp).glob("*/r.*")), "--output", output])
+
+        rows = collections.Counter(row["record_id"] for row in read_rows(output, "files"))
+        records = {row["record_id"]: row for row in read_rows(output, "records")}
+        keys = [(int(e["record_id"]), e["path"], int(e["segment"])) for e in read_examples(output)]
+
+    assert {record_id: rows[record_id] for record_id in written} == written
+    assert all(records[record_id]["status"] == "ok" and records[record_id]["n_files"] == n for record_id, n in written.items())
+    assert len(keys) == len(set(keys)), "an image written twice, or two members imaged at one path"

@@ -25,7 +25,18 @@ from hypothesis import strategies as st
 
 from beam_zml.core.tree import build_tree
 from beam_zml.sources.repository import Limits, Member, RepositoryError, read_repository
-from tests.conftest import ZipEntry, tar_entry, too_deep_tree, write_raw_tar, write_raw_zip, write_tar, write_zip
+from tests.conftest import (
+    ARCHIVE_KINDS,
+    ZipEntry,
+    member_lists,
+    tar_entry,
+    too_deep_tree,
+    write_member_list,
+    write_raw_tar,
+    write_raw_zip,
+    write_tar,
+    write_zip,
+)
 
 EMPTY_BLOB = "swh:1:cnt:e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"
 FILES = {
@@ -816,52 +827,17 @@ def test_reading_twice_gives_the_same_result(tmp_path):
 
 # Nothing lost: one Member per entry that is not a folder, whatever the entries are
 
-SEGMENTS = ["a", "b.py", "c.txt", ".", "..", "", "._a", "__MACOSX", "café", "C:", "top", "a\\b"]
-member_names = st.lists(st.sampled_from(SEGMENTS), min_size=1, max_size=4).map("/".join)
-member_lists = st.lists(
-    st.tuples(member_names, st.sampled_from(["file", "dir", "symlink"]), st.binary(max_size=20), st.booleans()),
-    max_size=12,
-)
-
-
 @pytest.mark.filterwarnings("ignore:Duplicate name")
-@given(entries=member_lists, kind=st.sampled_from(["zip", "windows zip", "tar"]))
+@given(entries=member_lists, kind=st.sampled_from(ARCHIVE_KINDS))
 @settings(max_examples=60, deadline=None)
 def test_every_entry_that_is_not_a_folder_is_one_member(entries, kind):
     """Whatever the names (duplicates, unsafe, metadata, undecodable), members written == Members read."""
     with tempfile.TemporaryDirectory() as tmp:
-        if kind == "tar":
-            tar_entries = []
-            for name, entry_kind, data, latin1 in entries:
-                info = tarfile.TarInfo(name.encode("latin-1" if latin1 else "utf-8").decode("latin-1"))
-                info.type = {"file": tarfile.REGTYPE, "dir": tarfile.DIRTYPE, "symlink": tarfile.SYMTYPE}[entry_kind]
-                info.size = len(data) if entry_kind == "file" else 0
-                tar_entries.append((info, data))
-            archive = os.path.join(tmp, "r.tar")
-            with tarfile.open(archive, "w", format=tarfile.GNU_FORMAT, encoding="latin-1") as tar:
-                for info, data in tar_entries:
-                    tar.addfile(info, io.BytesIO(data) if info.isreg() else None)
-            folders = sum(entry_kind == "dir" for _, entry_kind, _, _ in entries)
-        else:
-            windows = kind == "windows zip"
-            zip_entries = [
-                ZipEntry(
-                    name.encode("cp1252" if latin1 else "utf-8") + (b"/" if entry_kind == "dir" and not windows else b""),
-                    data if entry_kind != "dir" else b"",
-                    utf8_flag=not latin1,  # a cp1252 name is never flagged here: that is another test
-                    create_system=0 if windows else 3,
-                    external_attr={"file": 0x20, "dir": 0x10, "symlink": (stat.S_IFLNK | 0o777) << 16}[entry_kind],
-                )
-                for name, entry_kind, data, latin1 in entries
-                if len(name.encode("utf-8")) >= 4  # the stand-ins of write_raw_zip need a few bytes
-            ]
-            archive = str(write_raw_zip(Path(tmp) / "r.zip", zip_entries))
-            folders = sum(entry.external_attr == 0x10 or entry.name.endswith(b"/") for entry in zip_entries)
-            entries = zip_entries
+        archive, written = write_member_list(Path(tmp), entries, kind)
 
-        members = read_repository(archive)
+        members = read_repository(str(archive))
 
-    assert len(members) == len(entries) - folders
+    assert len(members) == written
     kept = [m.path for m in members if m.skip_reason not in ("duplicate_path", "unsafe_path", "os_metadata")]
     assert len(kept) == len(set(kept)), "two members would be extracted to one path"
     build_tree((path, 0) for path in kept)  # every kept path is a clean relative path

@@ -433,14 +433,15 @@ def _read_zip(f: BinaryIO, location: str, collector: _Collector) -> None:
             unicode_path = _unicode_path(info.extra, raw)
             windows = info.create_system in _WINDOWS_HOSTS
             name, undecodable = _zip_name(raw, utf8, windows) if unicode_path is None else _zip_name(unicode_path, True, windows)
-            if undecodable:
+            kind = _zip_kind(info, name)
+            if undecodable and kind != "dir":
                 error = f"{name}: the name is flagged UTF-8 but is not"
                 collector.add(name, "undecodable_name", info.file_size, error=error)
                 continue
-            # zipfile checks the name in the member's own header, decoded by that header's flag.
-            info.orig_filename = raw.decode("utf-8" if utf8 else "cp437")
+            if not undecodable:  # zipfile checks the name in the member's own header, decoded by that header's flag
+                info.orig_filename = raw.decode("utf-8" if utf8 else "cp437")
             read = functools.partial(_read_zip_member, archive, info, collector)
-            collector.add(name, _zip_kind(info, name), info.file_size, read)
+            collector.add(name, kind, info.file_size, read)
 
 
 def _zip_name(raw: bytes, utf8: bool, windows: bool) -> tuple[str, bool]:
