@@ -2,8 +2,8 @@
 
 Paths are local paths or any URL Beam's FileSystems understand (gs://, s3://, hdfs://). Writes that
 others may read are made whole under a hidden temporary name and renamed into place, so that nothing
-partial is ever visible under a final name. Listings never take a caller's folder as a glob pattern:
-a folder named `out[1]` or `a*b` matches itself only.
+partial is ever visible under a final name. Listings and deletions never take a caller's path as a
+glob pattern: a folder named `out[1]` or `a*b` matches itself only.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from typing import IO, Callable, Iterable
 
 from apache_beam.io.filesystem import BeamIOError, CompressionTypes
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.io.localfilesystem import LocalFileSystem
 
 TEMP_SUFFIX = ".tmp"
 _GLOB_SPECIAL = re.compile(r"([*?\[\]])")
@@ -65,7 +64,7 @@ def write_atomically(final: str, write: Callable[[IO[bytes]], object], mime_type
         FileSystems.rename([temp], [final])
     except BeamIOError:
         with contextlib.suppress(BeamIOError):
-            FileSystems.delete([final])
+            delete([final])
         FileSystems.rename([temp], [final])
 
 
@@ -81,16 +80,19 @@ def list_folder(folder: str, name_pattern: str = "*") -> list[str]:
 
 
 def delete(paths: Iterable[str]) -> None:
-    """Delete files or folders (with what they hold), each path taken literally.
+    """Delete files or folders (with what they hold), each path taken literally; one already gone is no error.
 
-    Beam's local file system globs the paths it deletes (so `out[1]/x` would miss itself); local paths are
-    therefore deleted here directly, and other file systems' deletes, which take names as they are, by Beam.
+    Beam's local file system deletes whatever a path matches as a glob (`LocalFileSystem.delete`
+    calls `match`): `out[1]/x` would miss itself and hit `out1/x`, and a folder would not be matched
+    at all. So local paths are deleted here; the others go to FileSystems as they are.
     """
-    remote = []
-    for path in paths:
-        if isinstance(FileSystems.get_filesystem(path), LocalFileSystem):
-            shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
-        else:
-            remote.append(path)
+    paths = list(paths)
+    for path in (path for path in paths if "://" not in path):
+        with contextlib.suppress(FileNotFoundError):
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.remove(path)
+    remote = [path for path in paths if "://" in path]
     if remote:
         FileSystems.delete(remote)

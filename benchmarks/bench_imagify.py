@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from beam_zml.core.imagify import imagify  # noqa: E402
+from beam_zml.core.imagify import imagify, text_encoding  # noqa: E402
 
 MAX_BYTES = 100_000
 SKIPPED_DIRS = {"test", "tests", "idle_test", "site-packages", "__pycache__"}
@@ -51,8 +51,13 @@ def stdlib_corpus() -> list[bytes]:
 
 
 def per_character(data: bytes, height: int = 80, width: int = 80, pad: int = 32) -> np.ndarray:
-    """SPEC §3 for uint16 the way zenodo-ml computed it: a Python loop over every character."""
-    text = data.decode("utf-8", "replace").replace("\r", "").replace("\t", "    ")
+    """SPEC §3 for uint16 the way zenodo-ml computed it: a Python loop over every character.
+
+    With §3's own decoding (a byte-order mark selects the encoding and is dropped) and
+    line ends ("\\r\\n" and a lone "\\r" end a line), where zenodo-ml deleted every "\\r".
+    """
+    encoding, mark = text_encoding(data)
+    text = data[mark:].decode(encoding, "replace").replace("\r\n", "\n").replace("\r", "\n").replace("\t", "    ")
     lines = text.split("\n")
     if lines[-1] == "":
         lines.pop()

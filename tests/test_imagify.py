@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from beam_zml.core.imagify import imagify, to_text
@@ -20,13 +20,43 @@ PAD_RANGE = {"uint16": (0, 0xFFFF), "int32": (-(2**31), 2**31 - 1), "uint8": (0,
 # ---------------------------------------------------------------- the reference
 
 
+# SPEC §3 step 1's byte-order marks, written out here rather than taken from the kernel.
+MARKS = {
+    "utf-32-le": b"\xff\xfe\x00\x00",
+    "utf-32-be": b"\x00\x00\xfe\xff",
+    "utf-8": b"\xef\xbb\xbf",
+    "utf-16-le": b"\xff\xfe",
+    "utf-16-be": b"\xfe\xff",
+}
+
+
+def reference_text(data: bytes) -> str:
+    """SPEC §3 step 1: the encoding of the longest byte-order mark `data` starts with, else UTF-8; the mark dropped."""
+    for encoding, mark in sorted(MARKS.items(), key=lambda item: -len(item[1])):
+        if data.startswith(mark):
+            return data[len(mark) :].decode(encoding, errors="replace")
+    return data.decode("utf-8", errors="replace")
+
+
 def reference_lines(data: bytes) -> list[str]:
-    """SPEC §3 steps 1-3, one str operation at a time."""
-    text = data.decode("utf-8", errors="replace")
-    text = text.replace("\r", "").replace("\t", "    ")
-    lines = text.split("\n")
-    if lines[-1] == "":  # after a trailing "\n", or the whole of an empty file
-        lines.pop()
+    """SPEC §3 steps 1-3, one character at a time: "\\r\\n", "\\r" and "\\n" end a line, "\\t" is four spaces."""
+    text = reference_text(data)
+    lines, line = [], []
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char in "\r\n":
+            lines.append("".join(line))
+            line = []
+            if char == "\r" and text[i + 1 : i + 2] == "\n":
+                i += 1  # "\r\n" is one line end
+        elif char == "\t":
+            line.extend("    ")
+        else:
+            line.append(char)
+        i += 1
+    if line:  # a last line without a line end; a trailing line end starts no line
+        lines.append("".join(line))
     return lines
 
 
@@ -73,6 +103,14 @@ special = st.sampled_from(["\n", "\n", "\r\n", "\r", "\t", " ", "a", "é", "€"
 texts = st.lists(st.one_of(special, st.characters(codec="utf-8"))).map("".join)
 # Bytes that are mostly text but with invalid UTF-8 cut into them.
 messy_bytes = st.lists(st.one_of(texts.map(lambda t: t.encode("utf-8")), st.binary(max_size=4))).map(b"".join)
+# Text in the encoding its byte-order mark names, sometimes with stray bytes (an odd byte of UTF-16...) after it.
+marked_bytes = st.builds(
+    lambda encoding, text, junk: MARKS[encoding] + text.encode(encoding) + junk,
+    st.sampled_from(sorted(MARKS)),
+    texts,
+    st.one_of(st.just(b""), st.binary(max_size=3)),
+)
+unmarked = messy_bytes.filter(lambda data: not any(data.startswith(mark) for mark in MARKS.values()))
 
 
 @st.composite
@@ -114,9 +152,36 @@ def test_arbitrary_text_matches_reference(text):
 
 
 @PROPERTY
-@given(messy_bytes, options())
+@given(st.one_of(messy_bytes, marked_bytes), options())
 def test_every_option_matches_reference(data, opts):
     assert_matches_reference(data, **opts)
+
+
+@PROPERTY
+@given(marked_bytes)
+def test_text_with_a_byte_order_mark_matches_reference(data):
+    assert_matches_reference(data)
+
+
+@PROPERTY
+@given(texts, st.sampled_from(sorted(MARKS)))
+def test_a_byte_order_mark_selects_the_encoding_and_is_dropped(text, encoding):
+    # The one ambiguity: UTF-16 LE's mark then U+0000 is UTF-32 LE's mark, which wins (as for Python's "utf-32" codec).
+    assume(not (encoding == "utf-16-le" and text.startswith("\0")))
+    images, n_lines = imagify(text.encode("utf-8"))
+    marked_images, marked_n_lines = imagify(MARKS[encoding] + text.encode(encoding))
+    np.testing.assert_array_equal(marked_images, images)
+    np.testing.assert_array_equal(marked_n_lines, n_lines)
+
+
+@PROPERTY
+@given(unmarked)
+def test_a_utf8_byte_order_mark_is_no_pixel(data):
+    images, n_lines = imagify(data, dtype="int32")
+    marked_images, marked_n_lines = imagify(MARKS["utf-8"] + data, dtype="int32")
+    np.testing.assert_array_equal(marked_images, images)
+    np.testing.assert_array_equal(marked_n_lines, n_lines)
+    assert not (marked_images == 0xFEFF).any() or b"\xef\xbb\xbf" in data
 
 
 long_lines = st.lists(st.text(st.characters(codec="utf-8", exclude_characters="\r\n"), max_size=200), max_size=200)
@@ -130,7 +195,7 @@ def test_long_lines_at_default_size_match_reference(lines, trailing_newline):
 
 
 @PROPERTY
-@given(messy_bytes, options())
+@given(st.one_of(messy_bytes, marked_bytes), options())
 def test_invariants(data, opts):
     images, n_lines = imagify(data, **opts)
     height, width, pad = opts["height"], opts["width"], opts["pad"]
@@ -152,6 +217,16 @@ def test_crlf_is_the_same_as_lf(text):
     crlf_images, crlf_n_lines = imagify(text.replace("\n", "\r\n").encode("utf-8"))
     np.testing.assert_array_equal(crlf_images, images)
     np.testing.assert_array_equal(crlf_n_lines, n_lines)
+
+
+@PROPERTY
+@given(texts.map(lambda text: text.replace("\r", "")), options())
+def test_a_lone_cr_ends_a_line_as_lf_does(text, opts):
+    """Classic Mac OS files end their lines in "\\r" alone."""
+    images, n_lines = imagify(text.encode("utf-8"), **opts)
+    mac_images, mac_n_lines = imagify(text.replace("\n", "\r").encode("utf-8"), **opts)
+    np.testing.assert_array_equal(mac_images, images)
+    np.testing.assert_array_equal(mac_n_lines, n_lines)
 
 
 @PROPERTY
@@ -193,7 +268,7 @@ def test_files_of_a_whole_number_of_blocks(k, trailing_newline, extra, line):
 
 
 def test_hand_checked_example():
-    images, n_lines = imagify(b"ab\n\tc\r\nlong line\n", height=2, width=6, pad=0)
+    images, n_lines = imagify(b"ab\r\tc\r\nlong line\n", height=2, width=6, pad=0)
     expected = np.array(
         [
             [[97, 98, 0, 0, 0, 0], [32, 32, 32, 32, 99, 0]],
@@ -228,7 +303,7 @@ def test_empty_lines_are_lines_but_a_trailing_newline_is_not():
     assert imagify(b"\n" * 81)[1].tolist() == [80, 1]
 
 
-@pytest.mark.parametrize("data", [b"", b"\r", b"\r\r\r"])
+@pytest.mark.parametrize("data", [b"", b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff", b"\xff\xfe\0\0", b"\0\0\xfe\xff"])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_empty_files_have_no_images(data, dtype):
     images, n_lines = imagify(data, dtype=dtype)
@@ -241,10 +316,41 @@ def test_invalid_utf8_becomes_replacement_characters():
     assert images[0, 0].tolist() == [97, 0xFFFD, 98, 0xFFFD]
 
 
-def test_utf8_is_decoded_before_carriage_returns_are_deleted():
-    # "\xe2\x82\xac" is the euro sign; a "\r" inside it leaves three invalid bytes.
-    images, _ = imagify(b"\xe2\r\x82\xac", width=3)
-    assert images[0, 0].tolist() == [0xFFFD, 0xFFFD, 0xFFFD]
+def test_utf8_is_decoded_before_carriage_returns_end_lines():
+    # "\xe2\x82\xac" is the euro sign; a "\r" inside it leaves three invalid bytes, on two lines.
+    images, n_lines = imagify(b"\xe2\r\x82\xac", width=3, pad=0)
+    assert images[0, :2].tolist() == [[0xFFFD, 0, 0], [0xFFFD, 0xFFFD, 0]]
+    assert n_lines.tolist() == [2]
+
+
+def test_a_classic_mac_file_keeps_its_lines():
+    """200 lines ending in a lone "\\r": zenodo-ml made them one line and kept 80 characters of it."""
+    data = b"".join(b"line %d\r" % i for i in range(200))
+    images, n_lines = imagify(data)
+    assert n_lines.tolist() == [80, 80, 40]
+    assert to_text(images[2], 40)[-1] == "line 199"
+
+
+@pytest.mark.parametrize(
+    "data, lines",
+    [(b"\r", [""]), (b"\r\r\r", ["", "", ""]), (b"a\r\n\rb", ["a", "", "b"]), (b"a\n\r", ["a", ""]), (b"\r\n", [""])],
+)
+def test_lone_cr_and_crlf_each_end_one_line(data, lines):
+    images, n_lines = imagify(data, width=2, pad=0)
+    assert [line for image, n in zip(images, n_lines) for line in to_text(image, n, pad=0)] == lines
+
+
+def test_hand_checked_utf16_example():
+    """A UTF-16 BE file as §3 reads it: the mark dropped, "é" one pixel, "\\r\\n" one line end, a tab four spaces."""
+    data = b"\xfe\xff" + "é\tx\r\n😀".encode("utf-16-be")
+    images, n_lines = imagify(data, height=3, width=7, pad=0)
+    assert images[0].tolist() == [[0xE9, 32, 32, 32, 32, 120, 0], [0xFFFD, 0, 0, 0, 0, 0, 0], [0] * 7]
+    assert n_lines.tolist() == [2]
+
+
+def test_a_utf8_byte_order_mark_is_dropped_not_a_pixel():
+    images, _ = imagify(b"\xef\xbb\xbfab", width=3, pad=0, dtype="int32")
+    assert images[0, 0].tolist() == [97, 98, 0]
 
 
 def test_tab_is_four_spaces_before_truncation():

@@ -1,4 +1,5 @@
 import json
+import os
 
 from beam_zml.core.records import (
     RecordSource,
@@ -66,3 +67,24 @@ def test_record_row_counts_files_and_keeps_raw_json():
     assert row["skipped"] == {"binary": 1, "unsafe_path": 1}
     assert [node["path"] for node in row["tree"]] == ["", "x.py", "y.bin"]
     assert json.loads(row["raw_json"]) == ZENODO_RECORD and row["title"] == "vsoch/zenodo-ml: v1.0"
+
+
+def test_duplicates_and_macos_metadata_are_counted_but_not_in_the_tree():
+    files = [
+        {"path": "a.py", "size": 4, "status": "skipped", "reason": "duplicate_path", "n_segments": 0},
+        {"path": "a.py", "size": 6, "status": "imaged", "reason": None, "n_segments": 1},
+        {"path": "__MACOSX/._a.py", "size": 82, "status": "skipped", "reason": "os_metadata", "n_segments": 0},
+    ]
+    row = record_row(RecordSource(1, "/tmp/a.zip", "local"), status="ok", error=None, file_rows=files)
+    assert row["n_files"] == 3 and row["skipped"] == {"duplicate_path": 1, "os_metadata": 1}
+    assert [(node["path"], node["size"]) for node in row["tree"]] == [("", 6), ("a.py", 6)]
+
+
+def test_a_local_path_that_is_not_utf8_has_an_id_and_an_escaped_title(tmp_path):
+    path = os.fsdecode(os.fsencode(tmp_path) + b"/d\xe9mo")  # what Python makes of a Latin-1 argv
+    [source] = local_sources([path])
+    assert source.record_id == local_record_id(path) and source.location == path
+    assert source.title == "d\\xe9mo"
+    row = record_row(source, status="failed", error=f"cannot read {path}", file_rows=[])
+    assert row["archive_url"].endswith("/d\\xe9mo") and row["error"].endswith("/d\\xe9mo")
+    assert row["title"].encode("utf-8") and row["archive_url"].encode("utf-8")

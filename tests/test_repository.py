@@ -4,22 +4,39 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import pickle
 import shutil
 import stat
+import struct
 import subprocess
 import tarfile
 import tempfile
 import time
 import zipfile
+import zlib
+from pathlib import Path
 
 import pytest
 from apache_beam.io.filesystems import FileSystems
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from beam_zml.core.tree import build_tree
 from beam_zml.sources.repository import Limits, Member, RepositoryError, read_repository
+from tests.conftest import (
+    ARCHIVE_KINDS,
+    ZipEntry,
+    member_lists,
+    tar_entry,
+    too_deep_tree,
+    write_member_list,
+    write_raw_tar,
+    write_raw_zip,
+    write_tar,
+    write_zip,
+)
 
 EMPTY_BLOB = "swh:1:cnt:e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"
 FILES = {
@@ -40,30 +57,6 @@ def blob_swhid(data: bytes) -> str:
 
 def by_path(members: list[Member]) -> dict[str, Member]:
     return {m.path: m for m in members}
-
-
-def write_zip(path, entries, compression=zipfile.ZIP_DEFLATED):
-    """`entries`: (name or ZipInfo, bytes) in archive order."""
-    with zipfile.ZipFile(path, "w", compression) as archive:
-        for name, data in entries:
-            archive.writestr(name, data)
-    return str(path)
-
-
-def tar_entry(name, data=b"", type=tarfile.REGTYPE, linkname=""):
-    info = tarfile.TarInfo(name)
-    info.type = type
-    info.linkname = linkname
-    info.size = len(data) if type == tarfile.REGTYPE else 0
-    return info, data
-
-
-def write_tar(path, entries, mode="w:gz"):
-    """`entries`: (TarInfo, bytes) in archive order."""
-    with tarfile.open(path, mode) as archive:
-        for info, data in entries:
-            archive.addfile(info, io.BytesIO(data) if info.isreg() else None)
-    return str(path)
 
 
 def write_files(root, files):
@@ -120,6 +113,68 @@ def test_directory_symlinks_are_listed_not_followed(tmp_path):
     assert sorted(members) == ["a.py", "dangling", "link.txt", "linked_dir"]
     for name in ("link.txt", "linked_dir", "dangling"):
         assert members[name] == Member(name, 0, None, None, "symlink")
+
+
+def test_folders_and_files_past_the_path_limit_are_read_errors_alone(tmp_path):
+    paths = too_deep_tree(tmp_path / "repo")
+
+    members = by_path(read_repository(str(tmp_path / "repo")))
+
+    assert sorted(members) == sorted([paths["ok"], paths["reachable"], paths["unopenable"], paths["unlistable"]])
+    assert members[paths["ok"]].data == b"ok = 1\n" and members[paths["reachable"]].data == b"s = 1\n"
+    for name in ("unopenable", "unlistable"):
+        member = members[paths[name]]
+        assert member.skip_reason == "read_error" and member.data is None
+        assert "File name too long" in member.error and len(member.error) < 2 * len(paths[name])
+    assert members[paths["unlistable"]].error.startswith("cannot list folder")
+
+
+def read_as_nobody(location: str) -> list:
+    """read_repository(location) as [path, skip_reason, error] lists, by the user nobody if we are root.
+
+    Root may read anything, so a forked child gives up root first (no exec: the
+    interpreter and the package are already loaded), then reads and sends the result back.
+    """
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child process
+        status = 1
+        try:
+            os.close(reader)
+            if os.geteuid() == 0:
+                os.setgroups([])
+                os.setresgid(65534, 65534, 65534)
+                os.setresuid(65534, 65534, 65534)
+            result = [[m.path, m.skip_reason, m.error] for m in read_repository(location)]
+            os.write(writer, json.dumps(result).encode())
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(writer)
+    with os.fdopen(reader, "rb") as pipe:
+        sent = pipe.read()
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    return json.loads(sent)
+
+
+def test_a_folder_and_a_file_the_build_user_may_not_read_are_read_errors_alone():
+    """Permission denied for the user running the build."""
+    with tempfile.TemporaryDirectory() as tmp:  # not under pytest's folders, which only their owner may enter
+        os.chmod(tmp, 0o755)
+        repo = write_files(Path(tmp) / "repo", {"ok.py": b"ok = 1\n", "secret/x.py": b"x = 1\n", "locked.py": b"l = 1\n"})
+        os.chmod(repo / "secret", 0)
+        os.chmod(repo / "locked.py", 0)
+        try:
+            members = {path: (reason, error) for path, reason, error in read_as_nobody(str(repo))}
+        finally:
+            os.chmod(repo / "secret", 0o755)  # so that it can be removed
+
+    assert members == {
+        "ok.py": (None, None),
+        "secret": ("read_error", "cannot list folder: PermissionError: [Errno 13] Permission denied"),
+        "locked.py": ("read_error", "locked.py: PermissionError: [Errno 13] Permission denied"),
+    }
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
@@ -212,7 +267,7 @@ def test_old_tar_without_ustar_magic_is_still_read(tmp_path):
 
 @given(
     files=st.dictionaries(
-        st.text("abcxyz_.-", min_size=1, max_size=8).filter(lambda name: name.strip(".")),
+        st.text("abcxyz_.-", min_size=1, max_size=8).filter(lambda name: name.strip(".") and not name.startswith("._")),
         st.binary(max_size=300),
         min_size=1,
         max_size=5,
@@ -272,7 +327,7 @@ def test_dot_slash_names_are_normalised(tmp_path):
 
 
 @pytest.mark.parametrize("suffix", [".zip", ".tar"])
-def test_duplicate_paths_keep_the_last(tmp_path, suffix):
+def test_duplicate_paths_are_all_rows_and_the_last_is_kept(tmp_path, suffix):
     entries = [("x/a.txt", b"first"), ("x/b.txt", b"b"), ("x/a.txt", b"second")]
     if suffix == ".zip":
         with pytest.warns(UserWarning, match="Duplicate name"):
@@ -280,7 +335,37 @@ def test_duplicate_paths_keep_the_last(tmp_path, suffix):
     else:
         archive = write_tar(tmp_path / "r.tar", [tar_entry(name, data) for name, data in entries], "w")
 
-    assert_round_trip(read_repository(archive), {"a.txt": b"second", "b.txt": b"b"})
+    members = read_repository(archive)
+
+    assert [(m.path, m.skip_reason) for m in members] == [("a.txt", "duplicate_path"), ("a.txt", None), ("b.txt", None)]
+    assert members[0] == Member("a.txt", 5, None, blob_swhid(b"first"), "duplicate_path")
+    assert members[1].data == b"second"
+
+
+def test_spellings_of_one_path_are_duplicates(tmp_path):
+    archive = write_tar(
+        tmp_path / "r.tar",
+        [tar_entry("a.py", b"1"), tar_entry("./a.py", b"2"), tar_entry("b//b.py", b"3"), tar_entry("./b/./b.py", b"4"),
+         tar_entry("b/c.py", b"5")],
+        "w",
+    )
+
+    members = read_repository(archive)
+
+    assert [(m.path, m.skip_reason, m.data) for m in members] == [
+        ("a.py", "duplicate_path", None), ("a.py", None, b"2"),
+        ("b/b.py", "duplicate_path", None), ("b/b.py", None, b"4"), ("b/c.py", None, b"5"),
+    ]
+
+
+def test_two_undecodable_names_that_meet_are_both_rows(tmp_path):
+    # Latin-1 "caf\xe9" escapes to the very text of the UTF-8 name "caf\\xe9" (a real backslash).
+    archive = write_raw_tar(tmp_path / "r.tar", [(b"caf\\xe9.py", b"utf8\n"), (b"caf\xe9.py", b"latin1\n")])
+
+    members = read_repository(str(archive))
+
+    assert [(m.path, m.skip_reason) for m in members] == [("caf\\xe9.py", "duplicate_path"), ("caf\\xe9.py", None)]
+    assert members[1].data == b"latin1\n"
 
 
 # Hostile names and member kinds
@@ -311,24 +396,175 @@ def test_traversal_names_are_unsafe_and_nothing_is_written(tmp_path, suffix):
     assert "../evil" in unsafe
 
 
-def test_unsafe_names_vote_on_the_top_folder(tmp_path):
+def test_unsafe_names_vote_on_the_top_folder_and_are_shown_as_they_were(tmp_path):
     outside = write_zip(tmp_path / "out.zip", [("top/a.py", b"a\n"), ("../evil", b"x")])
     inside = write_zip(tmp_path / "in.zip", [("top/a.py", b"a\n"), ("top/../../evil", b"x")])
 
     assert [(m.path, m.skip_reason) for m in read_repository(outside)] == [("../evil", "unsafe_path"), ("top/a.py", None)]
-    assert [(m.path, m.skip_reason) for m in read_repository(inside)] == [("../../evil", "unsafe_path"), ("a.py", None)]
+    assert [(m.path, m.skip_reason) for m in read_repository(inside)] == [("a.py", None), ("top/../../evil", "unsafe_path")]
 
 
-def test_undecodable_names_become_replacement_characters(tmp_path):
-    archive = tmp_path / "r.tar"
-    with tarfile.open(archive, "w", format=tarfile.GNU_FORMAT, encoding="latin-1") as tar:
-        for name in ("café.py", "../café"):  # written as Latin-1 bytes, not UTF-8
-            tar.addfile(tar_entry(name, b"x")[0], io.BytesIO(b"x"))
+@pytest.mark.parametrize("suffix", [".zip", ".tar"])
+def test_absolute_names_keep_their_leading_slash(tmp_path, suffix):
+    entries = [("/etc/evil.py", b"x"), ("//etc/evil2.py", b"y"), ("/top/a.py", b"z")]
+    if suffix == ".zip":
+        archive = write_zip(tmp_path / "r.zip", entries)
+    else:
+        archive = write_tar(tmp_path / "r.tar", [tar_entry(name, data) for name, data in entries], "w")
+
+    members = read_repository(archive)
+
+    assert [(m.path, m.skip_reason) for m in members] == [
+        ("//etc/evil2.py", "unsafe_path"), ("/etc/evil.py", "unsafe_path"), ("/top/a.py", "unsafe_path")
+    ]
+
+
+# Names as their tools wrote them
+
+
+def test_unflagged_utf8_zip_names_are_utf8(tmp_path):
+    """macOS Archive Utility and old Info-ZIP: UTF-8 bytes, no UTF-8 flag."""
+    archive = write_raw_zip(tmp_path / "r.zip", [
+        ZipEntry("proj/café.py".encode(), b"x = 1\n"), ZipEntry("proj/naïve/ü.txt".encode(), b"u\n"),
+    ])
+
+    assert [(m.path, m.data) for m in read_repository(str(archive))] == [("café.py", b"x = 1\n"), ("naïve/ü.txt", b"u\n")]
+
+
+def test_unflagged_names_that_are_not_utf8_are_cp437(tmp_path):
+    """Old DOS tools: cp437 bytes ("été" is 82 74 82), which are not valid UTF-8."""
+    archive = write_raw_zip(tmp_path / "r.zip", [ZipEntry(b"proj/\x82t\x82.txt", b"ete\n"), ZipEntry(b"proj/a.txt", b"a\n")])
+
+    assert [(m.path, m.data) for m in read_repository(str(archive))] == [("a.txt", b"a\n"), ("été.txt", b"ete\n")]
+
+
+def test_an_info_zip_unicode_path_field_names_the_entry(tmp_path):
+    """WinZip and Info-ZIP keep a cp437 name plus its UTF-8 form in extra field 0x7075 (APPNOTE 4.6.9)."""
+    def unicode_path(raw: bytes, utf8: str) -> bytes:
+        body = b"\x01" + struct.pack("<L", zlib.crc32(raw)) + utf8.encode()
+        return struct.pack("<HH", 0x7075, len(body)) + body
+
+    entries = [
+        ZipEntry(b"proj/\x82t\x82.txt", b"ete\n", extra=unicode_path(b"proj/\x82t\x82.txt", "proj/été.txt")),
+        ZipEntry(b"proj/stale.txt", b"s\n", extra=unicode_path(b"proj/old-name.txt", "proj/wrong.txt")),  # CRC of another name
+    ]
+
+    members = read_repository(str(write_raw_zip(tmp_path / "r.zip", entries)))
+
+    assert [(m.path, m.data) for m in members] == [("stale.txt", b"s\n"), ("été.txt", b"ete\n")]
+
+
+def test_a_name_falsely_flagged_utf8_spoils_only_itself(tmp_path):
+    """A zip whose entries say UTF-8 but one name is cp1252: zipfile alone fails the whole archive."""
+    archive = write_raw_zip(tmp_path / "r.zip", [
+        ZipEntry(b"proj/ok.py", b"ok = 1\n", utf8_flag=True),
+        ZipEntry(b"proj/caf\xe9.py", b"cafe = 1\n", utf8_flag=True),
+        ZipEntry("proj/süß.py".encode(), b"s = 1\n", utf8_flag=True),
+        ZipEntry(b"proj/sub/\x80\x81.txt", b"x\n", utf8_flag=True),
+    ])
+    with pytest.raises(UnicodeDecodeError):
+        zipfile.ZipFile(archive)
+
+    members = by_path(read_repository(str(archive)))
+
+    assert members["ok.py"].data == b"ok = 1\n" and members["süß.py"].data == b"s = 1\n"
+    for path in ("caf\\xe9.py", "sub/\\x80\\x81.txt"):
+        assert members[path].skip_reason == "undecodable_name" and members[path].data is None
+        assert "flagged UTF-8" in members[path].error
+
+
+@pytest.mark.parametrize("system", [0, 10])  # MS-DOS (PowerShell's Compress-Archive, older .NET), NTFS
+def test_windows_separators_are_slashes_before_the_safety_check(tmp_path, system):
+    archive = write_raw_zip(tmp_path / "r.zip", [
+        ZipEntry(b"proj\\src\\main.c", b"int x;\n", create_system=system, external_attr=0x20),
+        ZipEntry(b"proj\\..\\..\\outside.txt", b"pwned\n", create_system=system, external_attr=0x20),
+        ZipEntry(b"proj\\docs", create_system=system, external_attr=0x10),  # a folder: no slash, DOS attribute only
+        ZipEntry(b"proj\\docs\\a.txt", b"a\n", create_system=system, external_attr=0x20),
+    ])
 
     members = read_repository(str(archive))
 
-    assert [(m.path, m.skip_reason) for m in members] == [("../caf\ufffd", "unsafe_path"), ("caf\ufffd.py", None)]
-    assert all(m.path.encode("utf-8") for m in members)
+    assert [(m.path, m.skip_reason) for m in members] == [
+        ("docs/a.txt", None), ("proj/../../outside.txt", "unsafe_path"), ("src/main.c", None)
+    ]
+
+
+def test_backslashes_of_unix_zips_and_tars_are_part_of_the_name(tmp_path):
+    zipped = write_raw_zip(tmp_path / "r.zip", [ZipEntry(b"top/a\\b.txt", b"x"), ZipEntry(b"top/c.txt", b"y")])
+    tarred = write_raw_tar(tmp_path / "r.tar", [(b"top/a\\b.txt", b"x"), (b"top/c.txt", b"y")])
+
+    for archive in (zipped, tarred):
+        assert [m.path for m in read_repository(str(archive))] == ["a\\b.txt", "c.txt"]
+
+
+@pytest.mark.parametrize("name", [b"C:\\Users\\me\\evil.txt", b"c:evil.txt", b"\\\\server\\share\\evil.txt"])
+def test_drive_letters_and_unc_names_are_absolute(tmp_path, name):
+    archive = write_raw_zip(tmp_path / "r.zip", [
+        ZipEntry(name, b"pwned\n", create_system=0), ZipEntry(b"proj\\ok.txt", b"ok\n", create_system=0),
+    ])
+
+    members = read_repository(str(archive))
+
+    assert [(m.path, m.skip_reason) for m in members if m.skip_reason] == [(name.decode().replace("\\", "/"), "unsafe_path")]
+    assert [m.path for m in members if not m.skip_reason] == ["proj/ok.txt"]  # the unsafe name votes: no single top
+
+
+def test_unix_zip_folder_marked_only_by_its_mode_or_dos_attribute(tmp_path):
+    archive = write_raw_zip(tmp_path / "r.zip", [
+        ZipEntry(b"top/unixdir", external_attr=(stat.S_IFDIR | 0o755) << 16),
+        ZipEntry(b"top/dosdir", external_attr=0x10),
+        ZipEntry(b"top/unixdir/a.txt", b"a"),
+        ZipEntry(b"top/dosdir/b.txt", b"b"),
+    ])
+
+    assert [(m.path, m.skip_reason) for m in read_repository(str(archive))] == [("dosdir/b.txt", None), ("unixdir/a.txt", None)]
+
+
+@pytest.mark.parametrize("where", ["tar", "dir"])
+def test_names_that_are_not_utf8_stay_distinct_and_escaped(tmp_path, where):
+    files = {b"r\xe9sum\xe9.py": b"e = 1\n", b"r\xe8sum\xe8.py": b"e = 2\n", "r\u00e9sum\u00e9.py".encode(): b"e = 3\n"}
+    if where == "tar":
+        location = str(write_raw_tar(tmp_path / "r.tar", [(b"top/" + name, data) for name, data in files.items()]))
+    else:
+        root = tmp_path / "repo"
+        root.mkdir()
+        for name, data in files.items():
+            with open(os.path.join(os.fsencode(root), name), "wb") as handle:
+                handle.write(data)
+        location = str(root)
+
+    members = by_path(read_repository(location))
+
+    assert {path: m.data for path, m in members.items()} == {
+        "r\\xe9sum\\xe9.py": b"e = 1\n", "r\\xe8sum\\xe8.py": b"e = 2\n", "résumé.py": b"e = 3\n"
+    }
+
+
+def test_a_directory_whose_own_name_is_not_utf8_is_read(tmp_path):
+    root = os.path.join(os.fsencode(tmp_path), b"d\xe9mo")
+    os.makedirs(os.path.join(root, b"src"))
+    with open(os.path.join(root, b"src", b"a.py"), "wb") as handle:
+        handle.write(b"a = 1\n")
+
+    assert [(m.path, m.data) for m in read_repository(os.fsdecode(root))] == [("src/a.py", b"a = 1\n")]
+
+
+def test_macos_metadata_is_listed_and_does_not_stop_the_top_folder_strip(tmp_path):
+    apple_double = b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        "
+    finder = write_raw_zip(tmp_path / "finder.zip", [
+        ZipEntry(b"proj/", external_attr=0x10), ZipEntry(b"proj/a.py", b"a = 1\n"),
+        ZipEntry(b"__MACOSX/", external_attr=0x10), ZipEntry(b"__MACOSX/proj/", external_attr=0x10),
+        ZipEntry(b"__MACOSX/proj/._a.py", apple_double),
+    ])
+    mac_tar = write_tar(tmp_path / "mac.tar", [tar_entry("./proj/._a.py", apple_double), tar_entry("./proj/a.py", b"a = 1\n"),
+                                               tar_entry("./._proj", apple_double)], "w")
+
+    assert [(m.path, m.skip_reason, m.data) for m in read_repository(str(finder))] == [
+        ("__MACOSX/proj/._a.py", "os_metadata", None), ("a.py", None, b"a = 1\n")
+    ]
+    assert [(m.path, m.skip_reason) for m in read_repository(mac_tar)] == [
+        ("._a.py", "os_metadata"), ("._proj", "os_metadata"), ("a.py", None)
+    ]
 
 
 def test_nul_in_name_is_unsafe(tmp_path):
@@ -505,6 +741,18 @@ def test_zip_member_with_corrupt_deflate_data_fails_alone(tmp_path):
     assert members["b.txt"].data == b"bravo\n"
 
 
+def test_an_entry_that_needs_an_unknown_zip_version_spoils_only_itself(tmp_path):
+    archive = write_zip(tmp_path / "r.zip", [("top/a.txt", b"alpha\n"), ("top/b.txt", b"bravo\n")])
+    raw = bytearray(open(archive, "rb").read())
+    central = raw.index(b"PK\x01\x02")
+    raw[central + 6] = 64  # "version needed to extract" 6.4: Python's zipfile refuses the whole archive
+    (tmp_path / "r.zip").write_bytes(bytes(raw))
+    with pytest.raises(NotImplementedError):
+        zipfile.ZipFile(archive)
+
+    assert [(m.path, m.data) for m in read_repository(archive)] == [("a.txt", b"alpha\n"), ("b.txt", b"bravo\n")]
+
+
 def test_zip_with_broken_central_directory_is_a_repository_error(tmp_path):
     archive = write_archive(tmp_path / "r.zip", FILES)
     raw = bytearray(open(archive, "rb").read())
@@ -514,6 +762,27 @@ def test_zip_with_broken_central_directory_is_a_repository_error(tmp_path):
 
     with pytest.raises(RepositoryError, match="corrupt or truncated archive"):
         read_repository(archive)
+
+
+@pytest.mark.parametrize("junk", [b"garbage after the stream\n", bytes(1000) + b"then text", os.urandom(3 * 2**20)])
+def test_bytes_after_a_whole_gzip_stream_are_a_warning(tmp_path, junk):
+    archive = write_archive(tmp_path / "r.tar.gz", FILES)
+    (tmp_path / "r.tar.gz").write_bytes(open(archive, "rb").read() + b"J" + junk)  # never a gzip magic
+    warnings = []
+
+    members = read_repository(archive, warn=lambda *warning: warnings.append(warning))
+
+    assert_round_trip(members, FILES)
+    assert [error_type for error_type, message in warnings] == ["BadGzipFile"]
+    assert "bytes after the end of the gzip stream" in warnings[0][1]
+
+
+@pytest.mark.parametrize("suffix", [".tar.bz2", ".tar.xz"])
+def test_bytes_after_a_bzip2_or_xz_stream_are_ignored_by_their_decompressors(tmp_path, suffix):
+    archive = write_archive(tmp_path / f"r{suffix}", FILES)
+    (tmp_path / f"r{suffix}").write_bytes(open(archive, "rb").read() + b"garbage after the stream\n")
+
+    assert_round_trip(read_repository(archive, warn=pytest.fail), FILES)
 
 
 def test_corrupt_gzip_is_a_repository_error(tmp_path):
@@ -554,3 +823,21 @@ def test_reading_twice_gives_the_same_result(tmp_path):
     archive = write_archive(tmp_path / "r.tar.xz", FILES)
 
     assert read_repository(archive) == read_repository(archive)
+
+
+# Nothing lost: one Member per entry that is not a folder, whatever the entries are
+
+@pytest.mark.filterwarnings("ignore:Duplicate name")
+@given(entries=member_lists, kind=st.sampled_from(ARCHIVE_KINDS))
+@settings(max_examples=60, deadline=None)
+def test_every_entry_that_is_not_a_folder_is_one_member(entries, kind):
+    """Whatever the names (duplicates, unsafe, metadata, undecodable), members written == Members read."""
+    with tempfile.TemporaryDirectory() as tmp:
+        archive, written = write_member_list(Path(tmp), entries, kind)
+
+        members = read_repository(str(archive))
+
+    assert len(members) == written
+    kept = [m.path for m in members if m.skip_reason not in ("duplicate_path", "unsafe_path", "os_metadata")]
+    assert len(kept) == len(set(kept)), "two members would be extracted to one path"
+    build_tree((path, 0) for path in kept)  # every kept path is a clean relative path

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from beam_zml.core.names import printable
+
 
 def error_row(
     stage: str,
@@ -12,12 +14,15 @@ def error_row(
     path: str | None = None,
     attempts: int = 1,
 ) -> dict:
-    """A failure with where it happened and why; `stage` names the pipeline step."""
+    """A failure with where it happened and why; `stage` names the pipeline step.
+
+    A message or path that holds an OS name which is not UTF-8 is shown escaped (`beam_zml.core.names`).
+    """
     return {
         "stage": stage,
         "record_id": record_id,
-        "path": path,
+        "path": None if path is None else printable(path),
         "error_type": error_type,
-        "message": message,
+        "message": printable(message),
         "attempts": attempts,
     }

@@ -12,6 +12,8 @@ from pygments.lexers import (
 )
 from pygments.util import ClassNotFound
 
+from beam_zml.core.imagify import text_encoding
+
 VCS_DIRS = frozenset({".git", ".hg", ".svn"})
 BINARY_SNIFF_BYTES = 8192
 
@@ -33,7 +35,14 @@ def in_vcs_dir(path: str) -> bool:
 
 
 def is_binary(data: bytes) -> bool:
-    """Git's rule: a NUL byte in the first 8 KiB means binary."""
+    """Git's rule: a NUL byte in the first 8 KiB means binary; but UTF-16 and UTF-32 text, marked by its BOM, is text.
+
+    Such text is full of NUL bytes (every ASCII character has one), and SPEC §3 reads it
+    in the encoding its byte-order mark names; a UTF-8 mark excuses no NUL.
+    """
+    encoding, mark = text_encoding(data)
+    if mark and encoding != "utf-8":
+        return False
     return b"\0" in data[:BINARY_SNIFF_BYTES]
 
 

@@ -23,6 +23,7 @@ the last block come out of the same gathers (as rows with no real cells).
 
 from __future__ import annotations
 
+import codecs
 import functools
 
 import numpy as np
@@ -30,6 +31,30 @@ import numpy as np
 # The pixel dtypes of `--pixel-dtype`, each with the largest code point it keeps
 # as is (int32 keeps every Unicode code point, up to U+10FFFF).
 PIXEL_DTYPES = {"uint8": 0xFF, "uint16": 0xFFFF, "int32": 0x10FFFF}
+
+# SPEC §3 step 1: the byte-order marks that select an encoding. UTF-32 LE first: its
+# mark begins with UTF-16 LE's.
+BYTE_ORDER_MARKS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+_MARK_STARTS = frozenset(mark[:1] for mark, _ in BYTE_ORDER_MARKS)
+
+
+def text_encoding(data: bytes) -> tuple[str, int]:
+    """The encoding SPEC §3 step 1 reads `data` in (a Python codec name) and the length of its byte-order mark.
+
+    ``("utf-8", 0)`` without a mark. The mark is not content: the text starts after it.
+    """
+    if data[:1] not in _MARK_STARTS:  # most files: one look at the first byte
+        return "utf-8", 0
+    for mark, encoding in BYTE_ORDER_MARKS:
+        if data.startswith(mark):
+            return encoding, len(mark)
+    return "utf-8", 0
 
 
 def imagify(
@@ -45,11 +70,12 @@ def imagify(
 
     Returns ``(images, n_lines)``: ``images`` has shape ``(n, height, width)`` and
     dtype ``dtype``; ``n_lines[i]`` (1 to ``height``) counts the real lines of
-    image ``i``, the rest being rows of ``pad``. SPEC §3 step by step: UTF-8 with
-    invalid bytes as U+FFFD; ``\\r`` deleted, ``\\t`` as four spaces; lines split on
-    ``\\n``, a trailing ``\\n`` not starting a line (so a file that is empty after
-    deleting ``\\r`` has no lines and no images); each row is the first ``width``
-    code points of its line, right-padded with ``pad``.
+    image ``i``, the rest being rows of ``pad``. SPEC §3 step by step: the encoding
+    a byte-order mark selects (UTF-16 or UTF-32; see `text_encoding`), else UTF-8,
+    the mark dropped and invalid bytes as U+FFFD; ``\\r\\n`` and a lone ``\\r`` end a
+    line as ``\\n`` does, ``\\t`` is four spaces; lines split on ``\\n``, a trailing
+    ``\\n`` not starting a line (so an empty file has no lines and no images); each
+    row is the first ``width`` code points of its line, right-padded with ``pad``.
 
     ``dtype`` is ``"uint16"`` (code points above U+FFFF become U+FFFD),
     ``"int32"`` (lossless) or ``"uint8"`` (code points above 255 become
@@ -65,12 +91,18 @@ def imagify(
 
     # A "\n" is added at the end so that every line ends at a "\n".
     if data.isascii():
-        # ASCII is its own code points: skip decoding, one byte a character.
-        source = data.replace(b"\r", b"").replace(b"\t", b"    ") + b"\n"
+        # ASCII is its own code points, and has no byte-order mark: skip decoding, one byte a character.
+        if b"\r" in data:  # rare, so the common file pays for one scan only
+            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        source = data.replace(b"\t", b"    ") + b"\n"
         points = np.frombuffer(source, np.uint8)
     else:
-        # Decode before deleting "\r": an invalid sequence cut by "\r" must stay invalid.
-        source = data.decode("utf-8", "replace").replace("\r", "").replace("\t", "    ") + "\n"
+        # Decode before touching "\r": an invalid sequence cut by "\r" must stay invalid.
+        encoding, mark = text_encoding(data)
+        text = (data[mark:] if mark else data).decode(encoding, "replace")
+        if "\r" in text:
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        source = text.replace("\t", "    ") + "\n"
         points = np.frombuffer(source.encode("utf-32-le"), np.uint32)
     size = len(points) - 1
     ends = (points == 10).nonzero()[0]

@@ -9,7 +9,12 @@ import os
 from dataclasses import dataclass, field
 from typing import Iterable
 
+from beam_zml.core.names import printable
 from beam_zml.core.tree import build_tree
+
+# files/ rows that are no node of the tree (SPEC §4 files): a name that would escape the
+# repository, macOS metadata, and the copies that a later member of the same path replaces.
+OUTSIDE_TREE = frozenset({"unsafe_path", "os_metadata", "duplicate_path"})
 
 
 @dataclass(frozen=True)
@@ -24,8 +29,11 @@ class RecordSource:
 
 
 def local_record_id(path: str) -> int:
-    """A stable positive id for a local path: the same path gets the same id in every run."""
-    digest = hashlib.sha1(os.path.abspath(path).encode("utf-8")).digest()
+    """A stable positive id for a local path: the same path gets the same id in every run.
+
+    The path's bytes are hashed, so a name that is not UTF-8 (Latin-1, say) has an id too.
+    """
+    digest = hashlib.sha1(os.fsencode(os.path.abspath(path))).digest()
     return int.from_bytes(digest[:7], "big")
 
 
@@ -35,7 +43,7 @@ def local_sources(paths: Iterable[str]) -> list[RecordSource]:
     for path in paths:
         absolute = os.path.abspath(path)
         record_id = local_record_id(absolute)
-        name = os.path.basename(absolute.rstrip(os.sep)) or absolute
+        name = printable(os.path.basename(absolute.rstrip(os.sep)) or absolute)
         sources.setdefault(record_id, RecordSource(record_id, absolute, "local", title=name))
     return list(sources.values())
 
@@ -43,8 +51,9 @@ def local_sources(paths: Iterable[str]) -> list[RecordSource]:
 def record_row(source: RecordSource, *, status: str, error: str | None, file_rows: Iterable[dict]) -> dict:
     """The records/ row: metadata, outcome, counts and tree of one record.
 
-    Members whose path would escape the repository (reason unsafe_path) are in the
-    files table and the counts, but have no place in the tree.
+    Rows whose reason is in OUTSIDE_TREE are in the files table and the counts, but
+    have no place in the tree. A local path that is not UTF-8 is shown escaped
+    (`beam_zml.core.names`).
     """
     files = sorted(file_rows, key=lambda row: row["path"])
     skipped = collections.Counter(row["reason"] for row in files if row["status"] == "skipped")
@@ -52,15 +61,15 @@ def record_row(source: RecordSource, *, status: str, error: str | None, file_row
     row.update(
         record_id=source.record_id,
         status=status,
-        error=error,
+        error=printable(error) if error else error,
         source=source.source,
-        archive_url=source.location or None,
+        archive_url=printable(source.location) if source.location else None,
         n_files=len(files),
         n_imaged=sum(row["status"] == "imaged" for row in files),
         n_images=sum(row["n_segments"] for row in files),
         n_bytes=sum(row["size"] for row in files),
         skipped=dict(sorted(skipped.items())),
-        tree=build_tree((row["path"], row["size"]) for row in files if row["reason"] != "unsafe_path"),
+        tree=build_tree((row["path"], row["size"]) for row in files if row["reason"] not in OUTSIDE_TREE),
         raw_json=json.dumps(source.raw, sort_keys=True) if source.raw else None,
     )
     return row

@@ -42,9 +42,10 @@ class _ListFilesFn(beam.DoFn):
 
     def process(self, source: RecordSource):
         attempt = _Attempt(source)
+        warnings = []  # (error_type, message) of a repository read whole but not cleanly
         try:
             with self._code(attempt) as location:
-                members = read_repository(location, self._limits)
+                members = read_repository(location, self._limits, warn=lambda *warning: warnings.append(warning))
         except _Excluded:
             inc("records_excluded")
             return
@@ -61,6 +62,8 @@ class _ListFilesFn(beam.DoFn):
         source = attempt.source
         for problem in attempt.problems:  # sources that failed before one served the code
             yield pvalue.TaggedOutput(ERRORS, error_row("fetch", source.record_id, problem, error_type="SourceFailed"))
+        for error_type, message in warnings:
+            yield pvalue.TaggedOutput(ERRORS, error_row("list_files", source.record_id, message, error_type=error_type))
         for member in members:
             if member.error is not None:
                 yield pvalue.TaggedOutput(

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import apache_beam as beam
 
+from beam_zml.core.names import printable
 from beam_zml.core.records import RecordSource
 from beam_zml.sources.harvest import SearchQuery, harvest
 from beam_zml.sources.zenodo import ZenodoClient, ZenodoSettings
@@ -63,7 +64,7 @@ class RecordsToRead:
     def description(self) -> dict:
         """What dataset.json records of the sources."""
         if self.local:
-            return {"local": [source.location for source in self.local]}
+            return {"local": [printable(source.location) for source in self.local]}
         if self.ids:
             return {"ids": len(self.ids)}
         if self.records_jsonl:
