@@ -5,12 +5,15 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import sys
 import sysconfig
 import tarfile
 import zipfile
 from pathlib import Path
 
 import pytest
+
+from beam_zml.core import fileinfo
 
 PYTHON_SOURCE = "".join(f"def f{i}(x):\n\treturn x + {i}  # tab above\r\n" for i in range(35))  # 70 lines, CRLF and tabs
 C_SOURCE = '#include <stdio.h>\nint main(void) {\n    printf("héllo 😀\\n");\n    return 0;\n}\n'
@@ -113,3 +116,13 @@ def runner_inputs(root: Path) -> list[Path]:
         traversal_tar(root / "traversal.tar"),
         corrupt,
     ]
+
+
+@pytest.fixture
+def without_enry(monkeypatch):
+    """As where enry-python has no wheel (Windows, Linux on ARM): `import enry` fails, labels fall back to Pygments."""
+    monkeypatch.setitem(sys.modules, "enry", None)
+    fileinfo._enry.cache_clear()
+    yield
+    monkeypatch.undo()
+    fileinfo._enry.cache_clear()

@@ -33,7 +33,7 @@ def image_file(record_id: int, member, settings: ImageSettings) -> tuple[dict, b
         "path": member.path,
         "size": member.size,
         "extension": fileinfo.extension(member.path),
-        "language": fileinfo.language(member.path, member.data, binary=bool(binary)),
+        **fileinfo.labels(member.path, member.data, binary=bool(binary)),  # language and Linguist's FLAGS
         "swhid": member.swhid,
         "is_binary": binary,
         "n_lines": 0,
@@ -63,6 +63,7 @@ def image_file(record_id: int, member, settings: ImageSettings) -> tuple[dict, b
         extension=row["extension"],
         language=row["language"],
         swhid=member.swhid or "",
+        flags={name: row[name] for name in fileinfo.FLAGS},
     )
     return row, blob
 
