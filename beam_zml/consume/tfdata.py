@@ -133,16 +133,16 @@ def load(
     in_split = _lookup({rid: SPLITS.index(split_of(repo, fractions)) for rid, repo in repository.items()}, -1)
     vocabulary = vocabularies(output, labels, min_count)
     label_ids = {label: _label_lookup(label, vocabulary[label], records) for label in labels}
-    threshold = None
-    if max_images_per_repository is not None:
-        thresholds = cap_thresholds(output, repository, height, min_lines, max_images_per_repository, excluded)
-        threshold = _lookup(thresholds, HASH_BUCKETS)
-    spec = parse_spec(manifest)
     excluded = [flag for flag, on in (("is_vendored", exclude_vendored), ("is_generated", exclude_generated)) if on]
     if excluded and not set(excluded) <= set(manifest["features"]):
         logging.getLogger(__name__).warning(
             "%s was built before Linguist's flags (files/ schema 2): nothing is left out as vendored or generated", output
         )
+    threshold = None
+    if max_images_per_repository is not None:
+        thresholds = cap_thresholds(output, repository, height, min_lines, max_images_per_repository, excluded)
+        threshold = _lookup(thresholds, HASH_BUCKETS)
+    spec = parse_spec(manifest)
 
     def keep(example: dict) -> tf.Tensor:
         kept = (in_split(example["record_id"]) == split_index) & (example["n_lines"] >= min_lines)
