@@ -44,17 +44,17 @@ def labels(path: str, data: bytes | None = None, *, binary: bool = False) -> dic
     """The file's `language` and FLAGS, as GitHub Linguist's rules (https://github.com/github-linguist/linguist)
     decide them, through go-enry, its Go port (https://github.com/go-enry/go-enry, via enry-python).
 
-    `path` is the path inside the repository (Linguist's vendored, documentation and test rules match
-    folders such as `node_modules/`, `docs/`, `tests/`), `data` the file's bytes (None when the file
-    was not read: then only its name counts). Returns {"language": str, "is_vendored": bool | None,
-    "is_generated": ..., "is_documentation": ..., "is_test": ...}; the flags are None when enry-python
-    is not installed (see `labeller`). Never raises for any path or bytes.
+    `path` is the path inside the repository: the vendored and documentation rules match folders
+    (`node_modules/`, `vendor/`, `docs/`), the test rule file names (`test_*.py`, `*_test.go`).
+    `data` is the file's bytes, None when it was not read (then only its name counts). Returns
+    {"language": str, "is_vendored": bool | None, "is_generated": ..., "is_documentation": ...,
+    "is_test": ...}; the flags are None when enry-python is not installed (see `labeller`).
     """
+    found = {"language": language(path, data, binary=binary)}
     enry = _enry()
     if enry is None:
-        return {"language": language(path, data, binary=binary), **dict.fromkeys(FLAGS)}
-    return {
-        "language": language(path, data, binary=binary),
+        return found | dict.fromkeys(FLAGS)
+    return found | {
         "is_vendored": enry.is_vendor(path),
         "is_generated": enry.is_generated(path, data or b""),
         "is_documentation": enry.is_documentation(path),
