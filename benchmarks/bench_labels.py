@@ -142,7 +142,8 @@ def changes(args: argparse.Namespace) -> None:
         flags.update(flag for flag in fileinfo.FLAGS if row[flag])
         flags.update(f"{flag} (imaged)" for flag in fileinfo.FLAGS if row[flag] and row["status"] == "imaged")
     imaged = sum(row["status"] == "imaged" for row in rows)
-    print(f"{len(rows)} files ({imaged} imaged) of the standard library; labels: {fileinfo.labeller()}, old: Pygments at {args.ref}")
+    where = args.corpus or "the standard library (site-packages, dist-packages, __pycache__ left out)"
+    print(f"{len(rows)} files ({imaged} imaged) of {where}; labels: {fileinfo.labeller()}, old: Pygments at {args.ref}")
     print(f"changed language: {sum(transitions.values())} files ({sum(transitions.values()) / len(rows):.1%}), "
           f"{changed_imaged} of them imaged ({changed_imaged / imaged:.1%} of imaged files)")
     print(f"\n| old (Pygments) | new (Linguist) | files | for example |\n|---|---|---:|---|")
