@@ -153,7 +153,8 @@ def test_resuming_a_dataset_labelled_another_way_is_refused(built, repositories,
     with pytest.raises(SystemExit) as exit_info:
         build_dataset.run(["--local", *map(str, repositories), "--output", old, "--resume"])
     assert exit_info.value.code == 2
-    assert "--resume with options that differ from the dataset" in capsys.readouterr().err.splitlines()[-1].split(": labels")[0]
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "--resume with options that differ from the dataset" in line and line.endswith(": labels")
 
 
 def test_without_enry_a_build_labels_by_pygments_with_the_flags_unknown(repositories, tmp_path, without_enry):
