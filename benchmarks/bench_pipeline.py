@@ -230,7 +230,7 @@ def baseline_steps(corpus: str, out: Path) -> dict[str, float]:
     encode = clock["encode_file_images"] - clock["compress"]
     return {
         "read (read_repository: walk, read, sha1)": clock["read"],
-        "file facts (binary, extension, language) + glue": clock["image_file"] - clock["imagify"] - clock["encode_file_images"],
+        "file facts (binary, extension, language and Linguist flags) + glue": clock["image_file"] - clock["imagify"] - clock["encode_file_images"],
         "imagify": clock["imagify"],
         "Example encoding + TFRecord framing": encode,
         "gzip compression (isal)": clock["compress"],
@@ -361,7 +361,7 @@ def import_seconds() -> dict[str, float]:
 CATEGORIES = [
     ("imports", ("<frozen importlib", "/importlib/")),
     ("read", ("beam_zml/repository.py",)),
-    ("file facts + glue", ("beam_zml/fileinfo.py", "/pygments/", "beam_zml/imaging.py")),
+    ("file facts + glue", ("beam_zml/core/fileinfo.py", "/pygments/", "/enry/", "beam_zml/core/imaging.py")),
     ("imagify", ("beam_zml/imagify.py", "/numpy/")),
     ("encode (Example protos, TFRecord framing)", ("beam_zml/examples.py", "/google/protobuf/", "/google_crc32c/",
                                                   "/tensorflow/")),

@@ -20,6 +20,7 @@ import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import SetupOptions, StandardOptions
 
+from beam_zml.core import fileinfo
 from beam_zml.core.records import local_sources
 from beam_zml.sinks.manifest import WriteManifest
 from beam_zml.sinks.output import OutputError, prepare_output
@@ -80,7 +81,8 @@ def run(argv: list[str] | None = None, save_main_session: bool = False) -> beam.
     zenodo = cli.zenodo_settings(args)
     pipeline_options = cli.beam_options(beam_flags, PROG)
     pipeline_options.view_as(SetupOptions).save_main_session = save_main_session
-    recorded_options = {**settings.__dict__, **limits.__dict__}
+    # The labeller too: a resumed dataset must not mix Linguist's labels with the fallback's or an older tool's.
+    recorded_options = {**settings.__dict__, **limits.__dict__, "labels": fileinfo.labeller()}
     to_read = records_to_read(args, build)
     try:
         output = prepare_output(args.output, overwrite=args.overwrite, resume=args.resume, options=recorded_options)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import collections
 import hashlib
+import logging
 import random
 from collections.abc import Callable, Iterable, Sequence
 
@@ -93,6 +94,8 @@ def load(
     min_count: int = 1,
     shuffle: bool | None = None,
     seed: int = 0,
+    exclude_vendored: bool = True,
+    exclude_generated: bool = True,
 ) -> tuple[tf.data.Dataset, dict[str, list[str]]]:
     """Batches of one split of the dataset in `output`, and the vocabulary of each label.
 
@@ -108,6 +111,14 @@ def load(
     smallest, so the same images in every run, spread over its files. `min_count` (at least 1)
     sends rare label values to OTHER. `shuffle` (the default for "train" only) reads the shards
     in a seeded random order through a shuffle buffer.
+
+    `exclude_vendored` and `exclude_generated` (both on by default) leave out the images of files
+    that Linguist's rules call vendored (third-party copies: node_modules/, vendor/, jquery.js) or
+    generated (minified code, protobuf stubs, lock files): code the repository's authors did not
+    write, which GitHub leaves out of its language statistics for the same reason, and which
+    repeats across repositories. Images whose flags are unknown (-1: a dataset built before the
+    flags, or without enry-python) are kept. The cap counts only images these options keep; the
+    vocabularies count every image, so ids do not change with the options.
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
@@ -122,14 +133,21 @@ def load(
     in_split = _lookup({rid: SPLITS.index(split_of(repo, fractions)) for rid, repo in repository.items()}, -1)
     vocabulary = vocabularies(output, labels, min_count)
     label_ids = {label: _label_lookup(label, vocabulary[label], records) for label in labels}
+    excluded = [flag for flag, on in (("is_vendored", exclude_vendored), ("is_generated", exclude_generated)) if on]
+    if excluded and not set(excluded) <= set(manifest["features"]):
+        logging.getLogger(__name__).warning(
+            "%s was built before Linguist's flags (files/ schema 2): nothing is left out as vendored or generated", output
+        )
     threshold = None
     if max_images_per_repository is not None:
-        thresholds = cap_thresholds(output, repository, height, min_lines, max_images_per_repository)
+        thresholds = cap_thresholds(output, repository, height, min_lines, max_images_per_repository, excluded)
         threshold = _lookup(thresholds, HASH_BUCKETS)
     spec = parse_spec(manifest)
 
     def keep(example: dict) -> tf.Tensor:
         kept = (in_split(example["record_id"]) == split_index) & (example["n_lines"] >= min_lines)
+        for flag in excluded:
+            kept &= example[flag] != 1
         if threshold is not None:
             image_hash = image_hashes(example["record_id"], example["path"], example["segment"])
             kept &= image_hash <= threshold(example["record_id"])
@@ -160,8 +178,11 @@ def image_hashes(record_id: tf.Tensor, path: tf.Tensor, segment: tf.Tensor) -> t
     return tf.strings.to_hash_bucket_fast(key, HASH_BUCKETS)
 
 
-def cap_thresholds(output: str, repository: dict[int, int], height: int, min_lines: int, cap: int) -> dict[int, int]:
-    """For each record whose repository has more than `cap` images of at least `min_lines` lines: the hash of
+def cap_thresholds(
+    output: str, repository: dict[int, int], height: int, min_lines: int, cap: int, excluded: Sequence[str] = ()
+) -> dict[int, int]:
+    """For each record whose repository has more than `cap` images of at least `min_lines` lines, in files
+    none of whose `excluded` flags (fileinfo.FLAGS) is true: the hash of
     its repository's cap-th smallest image, so that keeping images hashed at most that keeps exactly `cap`
     (barring two of its images with the same 63-bit hash).
 
@@ -170,6 +191,8 @@ def cap_thresholds(output: str, repository: dict[int, int], height: int, min_lin
     """
     record_ids, paths, segments = [], [], []
     for row in read_rows(output, "files"):
+        if any(row[flag] for flag in excluded):
+            continue
         for segment in range(row["n_segments"]):
             if min(height, row["n_lines"] - segment * height) >= min_lines:
                 record_ids.append(row["record_id"])

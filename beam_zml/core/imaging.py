@@ -33,7 +33,7 @@ def image_file(record_id: int, member, settings: ImageSettings) -> tuple[dict, b
         member,
         reason=_skip_reason(member, binary, settings),
         extension=fileinfo.extension(member.path),
-        language=fileinfo.language(member.path, member.data, binary=bool(binary)),
+        labels=fileinfo.labels(member.path, member.data, binary=bool(binary)),  # language and Linguist's FLAGS
         is_binary=binary,
     )
     if row["reason"] is not None:
@@ -58,6 +58,7 @@ def image_file(record_id: int, member, settings: ImageSettings) -> tuple[dict, b
         extension=row["extension"],
         language=row["language"],
         swhid=member.swhid or "",
+        flags={name: row[name] for name in fileinfo.FLAGS},
     )
     return row, blob
 
@@ -68,20 +69,23 @@ def file_row(
     *,
     reason: str | None,
     extension: str = "",
-    language: str | None = None,
+    labels: dict | None = None,
     is_binary: bool | None = None,
 ) -> dict:
     """The files/ row of a member not (yet) imaged: status "skipped" with `reason` (None while imaging goes on).
 
     The one constructor of a files/ row: `image_file` fills in the imaged fields, and a file whose imaging
-    raised gets this row with reason "error".
+    raised gets this row with reason "error". `labels` are `fileinfo.labels(...)`: the language and the FLAGS,
+    all None (unknown) when not given.
     """
     return {
         "record_id": record_id,
         "path": member.path,
         "size": member.size,
         "extension": extension,
-        "language": language,
+        "language": None,
+        **dict.fromkeys(fileinfo.FLAGS),
+        **(labels or {}),
         "swhid": member.swhid,
         "is_binary": is_binary,
         "n_lines": 0,
