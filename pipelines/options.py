@@ -18,6 +18,7 @@ from beam_zml.arguments import (  # noqa: F401
     OneLineErrors,
     fail,
     non_negative_int,
+    positive_float,
     positive_int,
 )
 from beam_zml.core.imagify import PIXEL_DTYPES

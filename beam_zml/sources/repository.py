@@ -65,15 +65,18 @@ class RepositoryError(Exception):
     """The whole repository cannot be read: corrupt/truncated/unknown archive, missing path, a record limit exceeded."""
 
 
-def read_repository(location: str, limits: Limits = Limits()) -> list[Member]:
+def read_repository(
+    location: str, limits: Limits = Limits(), exclude: Callable[[str], bool] | None = None
+) -> list[Member]:
     """The files of the directory or archive at `location`, sorted by path.
 
     Archive paths lose the archive's single top folder (GitHub's OWNER-REPO-sha/);
-    directory paths are relative to the directory.
+    directory paths are relative to the directory. An entry whose path `exclude`
+    accepts is not an input at all: a folder is not entered, a file gets no Member.
     """
     if os.path.isdir(location):
         collector = _Collector(limits)
-        _walk_directory(location, collector)
+        _walk_directory(location, collector, exclude)
         return collector.members_sorted(strip_top=False)
     if not storage.exists(location):
         raise RepositoryError(f"no such file or directory: {location}")
@@ -83,7 +86,8 @@ def read_repository(location: str, limits: Limits = Limits()) -> list[Member]:
             _read_archive(f, location, collector)
     except OSError as error:  # Beam's BeamIOError is one too
         raise RepositoryError(f"cannot read {location}: {type(error).__name__}: {error}") from error
-    return collector.members_sorted(strip_top=True)
+    members = collector.members_sorted(strip_top=True)
+    return [m for m in members if not exclude(m.path)] if exclude is not None else members
 
 
 class _Collector:
@@ -183,8 +187,8 @@ def _read_error(path: str, size: int, error: Exception) -> Member:
     return Member(path, size, None, None, "read_error", f"{path}: {type(error).__name__}: {error}")
 
 
-def _walk_directory(root: str, collector: _Collector) -> None:
-    """Walk with an explicit stack (no recursion limit), never following a symlink."""
+def _walk_directory(root: str, collector: _Collector, exclude: Callable[[str], bool] | None) -> None:
+    """Walk with an explicit stack (no recursion limit), never following a symlink or entering an excluded folder."""
     pending = [""]
     while pending:
         relative = pending.pop()
@@ -192,6 +196,8 @@ def _walk_directory(root: str, collector: _Collector) -> None:
             with os.scandir(os.path.join(root, relative)) as scan:
                 for entry in scan:
                     path = f"{relative}/{entry.name}" if relative else entry.name
+                    if exclude is not None and exclude(path):
+                        continue
                     kind = _local_kind(entry)
                     if kind == "dir":
                         pending.append(path)

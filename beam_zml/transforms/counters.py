@@ -1,10 +1,68 @@
-"""Beam metrics counters, all in one namespace so a user finds them together."""
+"""Beam metrics counters, all in one namespace so a user finds them together.
+
+The names, as a runner's UI shows them (Flink: the job's "Accumulators" tab; Spark: the
+stage's "Accumulators" table; Dask: none): records_ok, records_failed, records_excluded,
+records_from:SOURCE, records_harvested, search_failed, files_seen, files_imaged,
+files_skipped:REASON, images, bytes_seen, bytes_imaged.
+
+On the DirectRunner, whose counters can only be read once the run is over, `inc` also keeps
+this process's totals in a file of the folder named by $BEAM_ZML_PROGRESS_DIR (when set), so
+that `zml build` can print progress while the run goes on (pipelines/progress.py).
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import threading
+import time
 
 from apache_beam.metrics import Metrics
 
 NAMESPACE = "beam_zml"
+PROGRESS_DIR_VARIABLE = "BEAM_ZML_PROGRESS_DIR"
+WRITE_EVERY_SECONDS = 0.5
 
 
 def inc(name: str, value: int = 1) -> None:
     """Add `value` to the counter `name` (e.g. "files_skipped:binary")."""
     Metrics.counter(NAMESPACE, name).inc(value)
+    folder = os.environ.get(PROGRESS_DIR_VARIABLE)
+    if folder:
+        _tally(folder, os.getpid()).add(name, value)
+
+
+class _Tally:
+    """One process's counter totals, written (whole, atomically) to FOLDER/PID.json at most every 0.5 s."""
+
+    def __init__(self, folder: str, pid: int):
+        self._path = os.path.join(folder, f"{pid}.json")
+        self._totals: collections.Counter = collections.Counter()
+        self._lock = threading.Lock()  # the DirectRunner runs bundles on several threads of one process
+        self._written = 0.0
+
+    def add(self, name: str, value: int) -> None:
+        with self._lock:
+            self._totals[name] += value
+            now = time.monotonic()
+            if now - self._written < WRITE_EVERY_SECONDS:
+                return
+            self._written = now
+            temporary = f"{self._path}.{threading.get_ident()}.tmp"
+            try:
+                with open(temporary, "w") as handle:
+                    json.dump(self._totals, handle)
+                os.replace(temporary, self._path)
+            except OSError:  # the run's progress folder is gone: progress is a courtesy, never a failure
+                pass
+
+
+_TALLIES: dict[tuple[str, int], _Tally] = {}  # per process and folder: a worker process outlives one bundle
+
+
+def _tally(folder: str, pid: int) -> _Tally:
+    key = (folder, pid)
+    if key not in _TALLIES:
+        _TALLIES.setdefault(key, _Tally(folder, pid))
+    return _TALLIES[key]

@@ -14,7 +14,8 @@ from beam_zml.core.errors import error_row
 from beam_zml.core.records import RecordSource
 from beam_zml.sources.fetch import NoCode, fetch_code, scrub_token
 from beam_zml.sources.harvest import is_excluded
-from beam_zml.sources.repository import Limits, RepositoryError, read_repository
+from beam_zml.sources.local import read_selected
+from beam_zml.sources.repository import Limits, RepositoryError
 from beam_zml.sources.zenodo import ZenodoClient, ZenodoError, ZenodoSettings
 from beam_zml.transforms.counters import inc
 
@@ -44,7 +45,7 @@ class _ListFilesFn(beam.DoFn):
         attempt = _Attempt(source)
         try:
             with self._code(attempt) as location:
-                members = read_repository(location, self._limits)
+                members = read_selected(location, self._limits, attempt.source.selection)
         except _Excluded:
             inc("records_excluded")
             return

@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 
 import apache_beam as beam
+from apache_beam import pvalue
 
+from beam_zml.core.errors import error_row
 from beam_zml.core.records import RecordSource
 from beam_zml.sources.harvest import SearchQuery, harvest
-from beam_zml.sources.zenodo import ZenodoClient, ZenodoSettings
+from beam_zml.sources.zenodo import ZenodoClient, ZenodoError, ZenodoSettings
 from beam_zml.transforms.counters import inc
+
+SEARCH_ERRORS = "errors"
 
 
 def zenodo_source(record: int | dict) -> RecordSource:
@@ -32,18 +36,27 @@ class _HarvestFn(beam.DoFn):
         self._client = ZenodoClient(self._settings)
 
     def process(self, query: SearchQuery):
-        for record in harvest(
-            self._client.search, query, page_size=self._client.page_size, max_records=self._max_records, cap=self._cap
-        ):
-            inc("records_harvested")
-            yield zenodo_source(record)
+        found = 0
+        try:
+            for record in harvest(
+                self._client.search, query, page_size=self._client.page_size, max_records=self._max_records, cap=self._cap
+            ):
+                inc("records_harvested")
+                found += 1
+                yield zenodo_source(record)
+        except ZenodoError as error:  # the records found so far are still built; the run ends with this error
+            inc("search_failed")
+            message = f"the search failed after {found:,} records: {error}"
+            yield pvalue.TaggedOutput(
+                SEARCH_ERRORS, error_row("search", None, message, error_type=type(error).__name__, attempts=error.attempts)
+            )
 
     def teardown(self):
         self._client.close()
 
 
 class HarvestRecords(beam.PTransform):
-    """A SearchQuery -> a RecordSource per record found."""
+    """A SearchQuery -> {"records": a RecordSource per record found, "errors": an errors/ row if the search failed}."""
 
     def __init__(self, query: SearchQuery, settings: ZenodoSettings, max_records: int | None, cap: int):
         super().__init__()
@@ -53,11 +66,13 @@ class HarvestRecords(beam.PTransform):
         self._cap = cap
 
     def expand(self, pipeline):
-        return (
+        found = (
             pipeline
             | "Query" >> beam.Create([self._query])
-            | "Search" >> beam.ParDo(_HarvestFn(self._settings, self._max_records, self._cap))
+            | "Search"
+            >> beam.ParDo(_HarvestFn(self._settings, self._max_records, self._cap)).with_outputs(SEARCH_ERRORS, main="records")
         )
+        return {"records": found.records, SEARCH_ERRORS: found[SEARCH_ERRORS]}
 
 
 class ReadRecordIds(beam.PTransform):

@@ -1,0 +1,137 @@
+"""What `zml build` tells its user: progress lines while the run goes on, and one line at the end.
+
+Beam 2.62's DirectRunner runs a batch pipeline to the end inside `pipeline.run()` (in_memory
+and multi_processing alike), and its metrics are readable only then. So while it runs, the
+counters' own per-process totals (beam_zml.transforms.counters, written under
+$BEAM_ZML_PROGRESS_DIR) are summed here every few seconds. On a cluster the same numbers are
+the runner's Beam counters.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import glob
+import json
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from typing import TextIO
+
+from beam_zml import storage
+from beam_zml.consume.dataset import read_errors, read_manifest
+from beam_zml.transforms.counters import PROGRESS_DIR_VARIABLE
+
+DIRECT_RUNNERS = ("directrunner", "direct", "switchingdirectrunner", "bundlebaseddirectrunner")
+
+
+class BuildFailed(Exception):
+    """The run finished, but gave nothing to use: every record failed, or its records could not all be read."""
+
+
+class Progress:
+    """A context that prints a progress line to `stream` every `every` seconds while the block runs.
+
+    Lines look like `zml build: 12 of 191 records (1 failed), 1,234 files, 4.5 MB imaged, 0.8 MB/s, 0:00:21`.
+    Only for the DirectRunner and only when `enabled` (a terminal, no --quiet); otherwise it does nothing.
+    """
+
+    def __init__(self, prog: str, total: int | None, *, enabled: bool, every: float = 5.0, stream: TextIO | None = None):
+        self._prog = prog
+        self._total = total
+        self._enabled = enabled
+        self._every = every
+        self._stream = stream if stream is not None else sys.stderr
+        self._stop = threading.Event()
+        self._folder: str | None = None
+        self._thread: threading.Thread | None = None
+        self._start = 0.0
+
+    def __enter__(self) -> "Progress":
+        if self._enabled:
+            self._folder = tempfile.mkdtemp(prefix="beam_zml-progress-")
+            os.environ[PROGRESS_DIR_VARIABLE] = self._folder  # inherited by multi_processing's worker processes
+            self._start = time.monotonic()
+            self._thread = threading.Thread(target=self._print_lines, name="zml-progress", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            os.environ.pop(PROGRESS_DIR_VARIABLE, None)
+            shutil.rmtree(self._folder, ignore_errors=True)
+
+    def _print_lines(self) -> None:
+        while not self._stop.wait(self._every):
+            print(progress_line(self._prog, self.totals(), self._total, time.monotonic() - self._start), file=self._stream, flush=True)
+
+    def totals(self) -> dict[str, int]:
+        """The counters summed over the worker processes' files so far."""
+        totals: dict[str, int] = {}
+        for path in glob.glob(os.path.join(glob.escape(self._folder), "*.json")):
+            try:
+                with open(path) as handle:
+                    counts = json.load(handle)
+            except (OSError, ValueError):
+                continue  # being replaced right now: the next line has it
+            for name, value in counts.items():
+                totals[name] = totals.get(name, 0) + value
+        return totals
+
+
+def progress_line(prog: str, totals: dict[str, int], total: int | None, elapsed: float) -> str:
+    """One progress line from counter totals; `total` is the number of records to build, when known."""
+    failed = totals.get("records_failed", 0)
+    done = totals.get("records_ok", 0) + failed + totals.get("records_excluded", 0)
+    if total is not None:
+        records = f"{done:,} of {total:,} records"
+    elif totals.get("records_harvested"):
+        records = f"{done:,} of {totals['records_harvested']:,} records found so far"
+    else:
+        records = f"{done:,} records"
+    megabytes = totals.get("bytes_imaged", 0) / 1e6
+    rate = megabytes / elapsed if elapsed > 0 else 0.0
+    clock = str(dt.timedelta(seconds=int(elapsed)))
+    return (
+        f"{prog}: {records} ({failed:,} failed), {totals.get('files_seen', 0):,} files, "
+        f"{megabytes:,.1f} MB imaged, {rate:,.2f} MB/s, {clock}"
+    )
+
+
+def is_direct_runner(runner) -> bool:
+    return runner is None or (isinstance(runner, str) and runner.lower() in DIRECT_RUNNERS)
+
+
+def outcome(output: str, previous: dict | None) -> str:
+    """The last line of a finished build: where the dataset is, records ok/failed, and where the errors are.
+
+    Raises BuildFailed (its message the last line) when this run's records all failed, or when
+    reading the records to build failed (an error line of stage "search"), naming the first error.
+    """
+    counts = read_manifest(output)["counts"]
+    before = previous["counts"] if previous is not None else {}
+    ok = counts["records"]["ok"] - before.get("records", {}).get("ok", 0)
+    failed = counts["records"]["failed"] - before.get("records", {}).get("failed", 0)
+    n_errors = counts["errors"] - before.get("errors", 0)
+    where = f"{storage.join(output, 'errors')}/ ({n_errors:,} lines)" if n_errors else "none"
+    if n_errors and (ok == 0 and failed > 0 or _source_failed(output)):
+        first = _first_error(output)
+        what = "the records to build could not all be read" if _source_failed(output) else f"all {failed:,} records failed"
+        raise BuildFailed(f"{what}; the first error: {first}; errors in {where}")
+    return (
+        f"dataset in {output}: {ok:,} records ok, {failed:,} failed, {counts['images']:,} images in all; errors: {where}"
+    )
+
+
+def _source_failed(output: str) -> bool:
+    return any(row["stage"] == "search" for row in read_errors(output))
+
+
+def _first_error(output: str) -> str:
+    """The first error line of the search, else of the record with the smallest id."""
+    rows = sorted(read_errors(output), key=lambda row: (row["stage"] != "search", row["record_id"] or 0, row["path"] or ""))
+    return rows[0]["message"] if rows else "unknown"
