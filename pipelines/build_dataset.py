@@ -236,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     """`zml build`: 0 with a last line saying where the dataset is; 1 with one line naming the cause when
     every record failed or the records could not all be read; 2 for bad input."""
     logging.basicConfig(level=logging.WARNING)
+    progress.hide_harmless_beam_warnings()
     result, args, output = _run(argv)
     if not args.quiet:
         for name, value in counter_totals(result).items():

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import glob
 import json
+import logging
 import os
 import shutil
 import sys
@@ -88,18 +89,32 @@ def progress_line(prog: str, totals: dict[str, int], total: int | None, elapsed:
     failed = totals.get("records_failed", 0)
     done = totals.get("records_ok", 0) + failed + totals.get("records_excluded", 0)
     if total is not None:
-        records = f"{done:,} of {total:,} records"
+        records = f"{done:,} of {plural(total, 'record')}"
     elif totals.get("records_harvested"):
         records = f"{done:,} of {totals['records_harvested']:,} records found so far"
     else:
-        records = f"{done:,} records"
+        records = plural(done, "record")
     megabytes = totals.get("bytes_imaged", 0) / 1e6
     rate = megabytes / elapsed if elapsed > 0 else 0.0
     clock = str(dt.timedelta(seconds=int(elapsed)))
     return (
-        f"{prog}: {records} ({failed:,} failed), {totals.get('files_seen', 0):,} files, "
+        f"{prog}: {records} ({failed:,} failed), {plural(totals.get('files_seen', 0), 'file')}, "
         f"{megabytes:,.1f} MB imaged, {rate:,.2f} MB/s, {clock}"
     )
+
+
+# What every worker of the DirectRunner's multi_processing mode logs at start-up, about options it does not
+# need: relayed as warnings by the runner, they are no fault of the user's.
+HARMLESS_WORKER_WARNINGS = ("No semi_persistent_directory found", "Discarding unparseable args")
+
+
+def hide_harmless_beam_warnings() -> None:
+    """Drop HARMLESS_WORKER_WARNINGS from the log of Beam's local job service; every other warning stays."""
+
+    def keep(record: logging.LogRecord) -> bool:
+        return not any(text in record.getMessage() for text in HARMLESS_WORKER_WARNINGS)
+
+    logging.getLogger("apache_beam.runners.portability.local_job_service").addFilter(keep)
 
 
 def is_direct_runner(runner) -> bool:
@@ -117,14 +132,23 @@ def outcome(output: str, previous: dict | None) -> str:
     ok = counts["records"]["ok"] - before.get("records", {}).get("ok", 0)
     failed = counts["records"]["failed"] - before.get("records", {}).get("failed", 0)
     n_errors = counts["errors"] - before.get("errors", 0)
-    where = f"{storage.join(output, 'errors')}/ ({n_errors:,} lines)" if n_errors else "none"
+    where = f"{storage.join(output, 'errors')}/ ({plural(n_errors, 'line')})" if n_errors else "none"
     if n_errors and (ok == 0 and failed > 0 or _source_failed(output)):
         first = _first_error(output)
-        what = "the records to build could not all be read" if _source_failed(output) else f"all {failed:,} records failed"
+        if _source_failed(output):
+            what = "the records to build could not all be read"
+        else:
+            what = "the only record failed" if failed == 1 else f"all {failed:,} records failed"
         raise BuildFailed(f"{what}; the first error: {first}; errors in {where}")
     return (
-        f"dataset in {output}: {ok:,} records ok, {failed:,} failed, {counts['images']:,} images in all; errors: {where}"
+        f"dataset in {output}: {plural(ok, 'record')} ok, {failed:,} failed, "
+        f"{plural(counts['images'], 'image')} in all; errors: {where}"
     )
+
+
+def plural(count: int, noun: str) -> str:
+    """'1 record', '2,979 images'."""
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
 
 
 def _source_failed(output: str) -> bool:

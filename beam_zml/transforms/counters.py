@@ -6,7 +6,7 @@ records_from:SOURCE, records_harvested, search_failed, files_seen, files_imaged,
 files_skipped:REASON, images, bytes_seen, bytes_imaged.
 
 On the DirectRunner, whose counters can only be read once the run is over, `inc` also keeps
-this process's totals in a file of the folder named by $BEAM_ZML_PROGRESS_DIR (when set), so
+this process's totals (written every 0.5 s) in a file of the folder named by $BEAM_ZML_PROGRESS_DIR (when set), so
 that `zml build` can print progress while the run goes on (pipelines/progress.py).
 """
 
@@ -34,28 +34,34 @@ def inc(name: str, value: int = 1) -> None:
 
 
 class _Tally:
-    """One process's counter totals, written (whole, atomically) to FOLDER/PID.json at most every 0.5 s."""
+    """One process's counter totals, written (whole, atomically) to FOLDER/PID.json by a daemon thread every 0.5 s."""
 
     def __init__(self, folder: str, pid: int):
         self._path = os.path.join(folder, f"{pid}.json")
         self._totals: collections.Counter = collections.Counter()
         self._lock = threading.Lock()  # the DirectRunner runs bundles on several threads of one process
-        self._written = 0.0
+        self._dirty = False
+        threading.Thread(target=self._write_now_and_then, name="beam_zml-progress", daemon=True).start()
 
     def add(self, name: str, value: int) -> None:
         with self._lock:
             self._totals[name] += value
-            now = time.monotonic()
-            if now - self._written < WRITE_EVERY_SECONDS:
-                return
-            self._written = now
-            temporary = f"{self._path}.{threading.get_ident()}.tmp"
+            self._dirty = True
+
+    def _write_now_and_then(self) -> None:
+        while os.path.isdir(os.path.dirname(self._path)):  # the run's progress folder goes when the run ends
+            time.sleep(WRITE_EVERY_SECONDS)
+            with self._lock:
+                if not self._dirty:
+                    continue
+                totals, self._dirty = dict(self._totals), False
+            temporary = f"{self._path}.tmp"
             try:
                 with open(temporary, "w") as handle:
-                    json.dump(self._totals, handle)
+                    json.dump(totals, handle)
                 os.replace(temporary, self._path)
-            except OSError:  # the run's progress folder is gone: progress is a courtesy, never a failure
-                pass
+            except OSError:  # the folder went meanwhile: progress is a courtesy, never a failure
+                return
 
 
 _TALLIES: dict[tuple[str, int], _Tally] = {}  # per process and folder: a worker process outlives one bundle
