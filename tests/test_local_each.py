@@ -132,3 +132,7 @@ def test_the_readme_main_job_builds_a_dataset_that_trains(tmp_path):
     assert any(line.startswith("zml train: epoch 1/1: loss ") for line in lines), lines
     assert not [line for line in lines if "tensorflow/core" in line or "NodeDef" in line or "rendezvous" in line], lines
     assert (tmp_path / "model" / "metrics.json").exists()
+    load = "from beam_zml.consume import tfdata; ds, _ = tfdata.load(%r, split='validation'); print(sum(1 for _ in ds))"
+    loaded = subprocess.run([sys.executable, "-c", load % str(output)], capture_output=True, text=True, timeout=600)
+    assert loaded.returncode == 0 and int(loaded.stdout) > 0, loaded.stderr
+    assert "tensorflow/core" not in loaded.stderr and "rendezvous" not in loaded.stderr, loaded.stderr
