@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from beam_zml.consume.dataset import read_rows
+from beam_zml.core.records import Selection
 from beam_zml.sources.local import STDLIB_LEFT_OUT, named_record_id, read_selected, stdlib_sources
 from beam_zml.sources.repository import Limits
 from pipelines import build_dataset, cli
@@ -25,8 +26,11 @@ def checkouts(tmp_path: Path) -> Path:
     (repo / "src" / "__pycache__").mkdir()
     (repo / "src" / "__pycache__" / "module.cpython-311.pyc").write_bytes(b"\xa7\r\r\n" + bytes(100))
     (repo / "src" / "stale.pyc").write_bytes(b"\xa7\r\r\n" + bytes(10))
-    zip_directory(write_repository(tmp_path / "beta"), root / "beta.zip")
-    tar_directory(write_repository(tmp_path / "gamma"), root / "gamma.tar.gz")
+    for name, archive in (("beta", zip_directory), ("gamma", tar_directory)):
+        other = write_repository(tmp_path / name)
+        (other / "src" / "__pycache__").mkdir()
+        (other / "src" / "__pycache__" / "module.cpython-311.pyc").write_bytes(bytes(100))
+        archive(other, root / (f"{name}.zip" if name == "beta" else f"{name}.tar.gz"))
     (root / "NOTES.md").write_text("# what these are\n")
     os.symlink("alpha", root / "alpha-link")
     (root / "__pycache__").mkdir()
@@ -45,7 +49,8 @@ def test_each_entry_is_one_record_and_excluded_paths_are_no_inputs(checkouts, tm
     for row in read_rows(output, "files"):
         files.setdefault(row["record_id"], {})[row["path"]] = row
     alpha = files[records["alpha"]["record_id"]]
-    assert not any("__pycache__" in path or path.endswith(".pyc") for path in alpha), sorted(alpha)
+    every_path = [path for rows in files.values() for path in rows]
+    assert not any("__pycache__" in path or path.endswith(".pyc") for path in every_path), every_path
     assert alpha["src/module.py"]["status"] == "imaged"
     paths = [set(files[records[name]["record_id"]]) - {"link.md"} for name in ("alpha", "beta.zip", "gamma.tar.gz")]
     assert paths[0] == paths[1] == paths[2]  # (the zip helper leaves links out)
@@ -136,3 +141,24 @@ def test_the_readme_main_job_builds_a_dataset_that_trains(tmp_path):
     loaded = subprocess.run([sys.executable, "-c", load % str(output)], capture_output=True, text=True, timeout=600)
     assert loaded.returncode == 0 and int(loaded.stdout) > 0, loaded.stderr
     assert "tensorflow/core" not in loaded.stderr and "rendezvous" not in loaded.stderr, loaded.stderr
+
+
+@pytest.mark.parametrize(
+    "pattern, path, left_out",
+    [
+        ("__pycache__", "pkg/__pycache__", True),  # a name, at any depth
+        ("*.pyc", "a/b/c.pyc", True),
+        ("*.pyc", "a/b/c.py", False),
+        ("docs/build", "docs/build", True),  # a path, from the repository's root
+        ("docs/build", "x/docs/build", False),
+        ("*/test", "pkg/sub/test", True),  # fnmatch's * crosses "/"
+        ("Test", "test", False),  # case counts
+    ],
+)
+def test_exclude_patterns_match_a_name_or_a_path(pattern, path, left_out):
+    assert Selection((pattern,)).excludes(path) is left_out
+
+
+def test_only_keeps_one_entry_of_a_folder():
+    selection = Selection(("*.pyc",), only="argparse.py")
+    assert [selection.excludes(p) for p in ("argparse.py", "asyncio", "argparse.pyc", "x/argparse.py")] == [False, True, True, True]
