@@ -22,7 +22,6 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import SetupOptions, StandardOptions
 
 from beam_zml.core.records import local_sources
-from beam_zml.sources.local import STDLIB_EXCLUDE, local_each_sources, python_stdlib, stdlib_sources
 from beam_zml.sinks.manifest import WriteManifest
 from beam_zml.sinks.output import OutputError, PreparedOutput, prepare_output
 from beam_zml.sinks.write_shards import (
@@ -31,6 +30,7 @@ from beam_zml.sinks.write_shards import (
     WriteImages,
     WriteRecords,
 )
+from beam_zml.sources.local import STDLIB_EXCLUDE, local_each_sources, python_stdlib, stdlib_sources
 from beam_zml.transforms import BuildRecordRows, ImagifyFiles, ListRepositoryFiles
 from beam_zml.transforms.counters import NAMESPACE
 from beam_zml.transforms.read_records import (
@@ -134,8 +134,7 @@ def _run(argv: list[str] | None, save_main_session: bool = False) -> tuple[beam.
     records, read_errors = (read["records"], [read["errors"]]) if isinstance(read, dict) else (read, [])
     if output.done:
         records = records | "SkipRecordsDone" >> SkipRecordsDone(output.done)
-    local = sources["total"] is not None and "local" in next(iter(sources["description"]))
-    client_settings = None if local else zenodo  # local code needs no Zenodo client
+    client_settings = None if sources["local"] else zenodo  # local code needs no Zenodo client
     listed = records | "ListRepositoryFiles" >> ListRepositoryFiles(limits, client_settings, args.exclude_pattern)
     imaged = listed["files"] | "ImagifyFiles" >> ImagifyFiles(settings)
     record_rows = listed["outcomes"] | "BuildRecordRows" >> BuildRecordRows(imaged["rows"])
@@ -161,40 +160,13 @@ def _run(argv: list[str] | None, save_main_session: bool = False) -> tuple[beam.
 
 
 def _sources(args: argparse.Namespace, build: argparse.ArgumentParser, zenodo) -> dict:
-    """The transform that reads the records to build, a description of them for dataset.json, and
-    `total`: None, or a function of the record ids already done (--resume) giving the number to build."""
+    """The records to build: "transform" reads them, "description" says what they are in dataset.json,
+    "total" is None or a function of the record ids already done (--resume) giving how many to build,
+    and "local" says whether they are local code (no Zenodo client needed)."""
     if args.exclude_path and not (args.local or args.local_each):
         build.error("--exclude-path needs --local or --local-each (--python-stdlib has its own selection)")
     if args.local or args.local_each or args.python_stdlib:
-        paths = args.local or args.local_each or [python_stdlib()]
-        for path in paths:
-            if not os.path.exists(path):
-                build.error(f"{_flag(args)} {path}: no such file or directory")
-            if not os.access(path, os.R_OK):
-                build.error(f"{_flag(args)} {path}: permission denied")
-            if not args.local and not os.path.isdir(path):
-                build.error(f"{_flag(args)} {path}: not a directory")
-        exclude = tuple(args.exclude_path)
-        try:
-            if args.python_stdlib:
-                records = stdlib_sources(paths[0])
-                description = {"python_stdlib": paths[0], "python_version": sys.version.split()[0], "exclude_path": list(STDLIB_EXCLUDE)}
-            elif args.local_each:
-                records = local_each_sources(paths, exclude)
-                description = {"local_each": [os.path.abspath(p) for p in paths], "exclude_path": list(exclude)}
-            else:
-                records = local_sources(paths, exclude)
-                description = {"local": [r.location for r in records], "exclude_path": list(exclude)}
-        except (OSError, ValueError) as error:
-            build.error(f"{_flag(args)}: {error}")
-        if not records:
-            build.error(f"{_flag(args)} {' '.join(paths)}: nothing to build (every entry is excluded, or there is none)")
-        description["records"] = len(records)
-        return {
-            "transform": beam.Create(records),
-            "description": description,
-            "total": lambda done: sum(r.record_id not in done for r in records),
-        }
+        return _local_records(args, build)
     if args.ids or args.ids_file:
         ids = args.ids
         if args.ids_file is not None:
@@ -209,14 +181,49 @@ def _sources(args: argparse.Namespace, build: argparse.ArgumentParser, zenodo) -
             "transform": ReadRecordIds(unique),
             "description": {"ids": len(unique)},
             "total": lambda done: sum(i not in done for i in unique),
+            "local": False,
         }
     if args.records_jsonl:
         if not os.path.exists(args.records_jsonl) and "://" not in args.records_jsonl:
             build.error(f"--records-jsonl {args.records_jsonl}: no such file or directory")
-        return {"transform": ReadRecordsJsonl(args.records_jsonl), "description": {"records_jsonl": args.records_jsonl}, "total": None}
+        return {"transform": ReadRecordsJsonl(args.records_jsonl), "description": {"records_jsonl": args.records_jsonl}, "total": None, "local": False}
     query = cli.search_query(args)
     description = {"search": {k: str(v) for k, v in query.__dict__.items() if v not in (None, False)}, "zenodo_url": zenodo.zenodo_url}
-    return {"transform": HarvestRecords(query, zenodo, args.max_records, args.search_cap), "description": description, "total": None}
+    return {"transform": HarvestRecords(query, zenodo, args.max_records, args.search_cap), "description": description, "total": None, "local": False}
+
+
+def _local_records(args: argparse.Namespace, build: argparse.ArgumentParser) -> dict:
+    """_sources for --local, --local-each and --python-stdlib: the paths checked, one line and exit 2 if bad."""
+    paths = args.local or args.local_each or [python_stdlib()]
+    for path in paths:
+        if not os.path.exists(path):
+            build.error(f"{_flag(args)} {path}: no such file or directory")
+        if not os.access(path, os.R_OK):
+            build.error(f"{_flag(args)} {path}: permission denied")
+        if not args.local and not os.path.isdir(path):
+            build.error(f"{_flag(args)} {path}: not a directory")
+    exclude = tuple(args.exclude_path)
+    try:
+        if args.python_stdlib:
+            records = stdlib_sources(paths[0])
+            description = {"python_stdlib": paths[0], "python_version": sys.version.split()[0], "exclude_path": list(STDLIB_EXCLUDE)}
+        elif args.local_each:
+            records = local_each_sources(paths, exclude)
+            description = {"local_each": [os.path.abspath(p) for p in paths], "exclude_path": list(exclude)}
+        else:
+            records = local_sources(paths, exclude)
+            description = {"local": [r.location for r in records], "exclude_path": list(exclude)}
+    except (OSError, ValueError) as error:
+        build.error(f"{_flag(args)}: {error}")
+    if not records:
+        build.error(f"{_flag(args)} {' '.join(paths)}: nothing to build (every entry is excluded, or there is none)")
+    description["records"] = len(records)
+    return {
+        "transform": beam.Create(records),
+        "description": description,
+        "total": lambda done: sum(r.record_id not in done for r in records),
+        "local": True,
+    }
 
 
 def _flag(args: argparse.Namespace) -> str:
