@@ -135,3 +135,15 @@ def test_a_search_that_keeps_failing_ends_with_one_line_and_status_1(tmp_path):
         done = build(["--query", "beam", "--zenodo-url", server.url], tmp_path / "out")
     assert_one_line_exit_1(done, tmp_path / "out", "the search failed after 0 records: ")
     assert "503" in done.stderr.strip().splitlines()[-1]
+
+
+def test_a_harvest_that_cannot_reach_zenodo_ends_with_one_line_and_status_1(tmp_path):
+    url = f"http://127.0.0.1:{closed_port()}"
+    done = subprocess.run(
+        [ZML, "harvest", "--output", str(tmp_path / "records.jsonl"), "--zenodo-url", url, *FAST],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("zml harvest: error: the search failed after 0 records and 2 attempts: cannot reach ") and url in last, last
+    assert not (tmp_path / "records.jsonl").exists()

@@ -1,7 +1,8 @@
 """Beam metrics counters, all in one namespace so a user finds them together.
 
 The names, as a runner's UI shows them (Flink: the job's "Accumulators" tab; Spark: the
-stage's "Accumulators" table; Dask: none): records_ok, records_failed, records_excluded,
+stage's "Accumulators" table, as Beam's documentation says; not looked at on our machines; Dask:
+at the end only): records_ok, records_failed, records_excluded,
 records_from:SOURCE, records_harvested, search_failed, files_seen, files_imaged,
 files_skipped:REASON, images, bytes_seen, bytes_imaged.
 
