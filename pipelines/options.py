@@ -217,7 +217,7 @@ def beam_options(flags: list[str], prog: str) -> PipelineOptions:
         try:
             create_runner(standard.runner)  # how Beam resolves the name when the pipeline is made
         except (ValueError, ImportError, AttributeError) as error:
-            parser.error(f"argument --runner: {standard.runner!r} is no runner Beam knows ({type(error).__name__}: {error})")
+            parser.error(f"argument --runner: Beam cannot make a runner of {standard.runner!r}: {error}")
     return options
 
 
