@@ -49,7 +49,7 @@ def parser() -> argparse.ArgumentParser:
     build = cli.ArgumentParser(
         prog=PROG,
         description="Image every text file of each repository; write images, records, files, errors and dataset.json. "
-        "Records come from --local, --ids, --ids-file, --records-jsonl, or else a Zenodo search.",
+        "Records come from --python-stdlib, --local, --local-each, --ids, --ids-file, --records-jsonl, or else a Zenodo search.",
         epilog="Any other option is a Beam pipeline option (--runner, --direct_num_workers, --flink_master, ...).",
         allow_abbrev=False,
     )

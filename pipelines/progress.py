@@ -117,7 +117,8 @@ def hide_harmless_beam_warnings() -> None:
     logging.getLogger("apache_beam.runners.portability.local_job_service").addFilter(keep)
 
 
-def is_direct_runner(runner) -> bool:
+def is_direct_runner(runner: str | None) -> bool:
+    """True for Beam's DirectRunner under any of its names (None: Beam's default, the DirectRunner)."""
     return runner is None or (isinstance(runner, str) and runner.lower() in DIRECT_RUNNERS)
 
 

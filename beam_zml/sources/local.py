@@ -11,7 +11,7 @@ import hashlib
 import os
 import sys
 import sysconfig
-from typing import Iterable
+from typing import Callable, Iterable
 
 from beam_zml.core.records import RecordSource, Selection
 from beam_zml.sources.repository import Limits, Member, read_repository
@@ -41,11 +41,12 @@ def named_record_id(name: str) -> int:
 
 
 def is_archive_name(name: str) -> bool:
+    """True if `name` ends like an archive `zml build` reads (ARCHIVE_SUFFIXES, any case)."""
     return name.lower().endswith(ARCHIVE_SUFFIXES)
 
 
 def local_each_sources(
-    directories: Iterable[str], exclude: tuple[str, ...] = (), keep=None
+    directories: Iterable[str], exclude: tuple[str, ...] = (), keep: Callable[[str], bool] | None = None
 ) -> list[RecordSource]:
     """One record per entry directly inside each directory, in the order of the names.
 
