@@ -21,6 +21,7 @@ import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import SetupOptions, StandardOptions
 
+from beam_zml import storage
 from beam_zml.core.records import local_sources
 from beam_zml.sinks.manifest import WriteManifest
 from beam_zml.sinks.output import OutputError, PreparedOutput, prepare_output
@@ -184,7 +185,11 @@ def _sources(args: argparse.Namespace, build: argparse.ArgumentParser, zenodo) -
             "local": False,
         }
     if args.records_jsonl:
-        if not os.path.exists(args.records_jsonl) and "://" not in args.records_jsonl:
+        try:
+            found = storage.exists(args.records_jsonl)
+        except Exception as error:  # noqa: BLE001  an unknown scheme, a filesystem whose package is missing
+            build.error(f"--records-jsonl {args.records_jsonl}: {type(error).__name__}: {error}")
+        if not found:
             build.error(f"--records-jsonl {args.records_jsonl}: no such file or directory")
         return {"transform": ReadRecordsJsonl(args.records_jsonl), "description": {"records_jsonl": args.records_jsonl}, "total": None, "local": False}
     query = cli.search_query(args)

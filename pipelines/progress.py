@@ -24,6 +24,7 @@ from typing import TextIO
 from beam_zml import storage
 from beam_zml.consume.dataset import read_errors, read_manifest
 from beam_zml.transforms.counters import PROGRESS_DIR_VARIABLE
+from beam_zml.transforms.read_records import SOURCE_STAGES
 
 DIRECT_RUNNERS = ("directrunner", "direct", "switchingdirectrunner", "bundlebaseddirectrunner")
 
@@ -126,7 +127,7 @@ def outcome(output: str, previous: dict | None) -> str:
     """The last line of a finished build: where the dataset is, records ok/failed, and where the errors are.
 
     Raises BuildFailed (its message the last line) when this run's records all failed, or when
-    reading the records to build failed (an error line of stage "search"), naming the first error.
+    reading the records to build failed (an error line of a stage in SOURCE_STAGES), naming the first error.
     """
     counts = read_manifest(output)["counts"]
     before = previous["counts"] if previous is not None else {}
@@ -153,10 +154,12 @@ def plural(count: int, noun: str) -> str:
 
 
 def _source_failed(output: str) -> bool:
-    return any(row["stage"] == "search" for row in read_errors(output))
+    return any(row["stage"] in SOURCE_STAGES for row in read_errors(output))
 
 
 def _first_error(output: str) -> str:
-    """The first error line of the search, else of the record with the smallest id."""
-    rows = sorted(read_errors(output), key=lambda row: (row["stage"] != "search", row["record_id"] or 0, row["path"] or ""))
+    """The first error of reading the records (the search, a bad line), else that of the record with the smallest id."""
+    rows = sorted(
+        read_errors(output), key=lambda row: (row["stage"] not in SOURCE_STAGES, row["record_id"] or 0, row["path"] or "", row["message"])
+    )
     return rows[0]["message"] if rows else "unknown"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import re
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from beam_zml.consume.dataset import read_rows
 from beam_zml.testing.zenodo_server import ZenodoServer
 from pipelines.progress import progress_line
 from tests.conftest import write_repository
@@ -147,3 +149,21 @@ def test_a_harvest_that_cannot_reach_zenodo_ends_with_one_line_and_status_1(tmp_
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("zml harvest: error: the search failed after 0 records and 2 attempts: cannot reach ") and url in last, last
     assert not (tmp_path / "records.jsonl").exists()
+
+
+def test_lines_of_a_records_file_that_are_no_records_end_the_run_with_status_1(tmp_path):
+    """The good record is built; the bad lines are errors/ rows; the last line names the first of them."""
+    with ZenodoServer() as server:
+        record = server.add_record({"id": 7, "title": "good", "metadata": {"title": "good"}}, {"code.py": b"x = 1\n"})
+        harvested = tmp_path / "records.jsonl"
+        harvested.write_text(json.dumps(record) + "\n\n{not json\n" + json.dumps({"title": "no id"}) + "\n")
+        done = build(["--records-jsonl", str(harvested), "--zenodo-url", server.url, "--github-url", server.url], tmp_path / "out")
+    assert_one_line_exit_1(done, tmp_path / "out", "the records to build could not all be read; the first error: not a Zenodo record (")
+    assert "(2 lines)" in done.stderr.strip().splitlines()[-1]
+    assert [(row["record_id"], row["status"]) for row in read_rows(str(tmp_path / "out"), "records")] == [(7, "ok")]
+
+
+@pytest.mark.parametrize("path, message", [("nosuchscheme://bucket/records.jsonl", "ValueError"), ("{tmp}/none.jsonl", "no such file")])
+def test_a_records_file_that_is_not_there_is_bad_input(tmp_path, path, message):
+    done = build(["--records-jsonl", path.format(tmp=tmp_path)], tmp_path / "out")
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and message in done.stderr, done.stderr

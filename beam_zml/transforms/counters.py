@@ -3,7 +3,7 @@
 The names, as a runner's UI shows them (Flink: the job's "Accumulators" tab; Spark: the
 stage's "Accumulators" table, as Beam's documentation says; not looked at on our machines; Dask:
 at the end only): records_ok, records_failed, records_excluded,
-records_from:SOURCE, records_harvested, search_failed, files_seen, files_imaged,
+records_from:SOURCE, records_harvested, search_failed, records_unreadable, files_seen, files_imaged,
 files_skipped:REASON, images, bytes_seen, bytes_imaged.
 
 On the DirectRunner, whose counters can only be read once the run is over, `inc` also keeps

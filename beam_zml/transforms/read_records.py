@@ -13,7 +13,8 @@ from beam_zml.sources.harvest import SearchQuery, harvest
 from beam_zml.sources.zenodo import ZenodoClient, ZenodoError, ZenodoSettings
 from beam_zml.transforms.counters import inc
 
-SEARCH_ERRORS = "errors"
+SOURCE_ERRORS = "errors"  # errors/ rows of records that could not be read: the run then ends with status 1
+SOURCE_STAGES = ("search", "read_records")  # their `stage`
 
 
 def zenodo_source(record: int | dict) -> RecordSource:
@@ -48,7 +49,7 @@ class _HarvestFn(beam.DoFn):
             inc("search_failed")
             message = f"the search failed after {found:,} records: {error}"
             yield pvalue.TaggedOutput(
-                SEARCH_ERRORS, error_row("search", None, message, error_type=type(error).__name__, attempts=error.attempts)
+                SOURCE_ERRORS, error_row("search", None, message, error_type=type(error).__name__, attempts=error.attempts)
             )
 
     def teardown(self):
@@ -70,9 +71,9 @@ class HarvestRecords(beam.PTransform):
             pipeline
             | "Query" >> beam.Create([self._query])
             | "Search"
-            >> beam.ParDo(_HarvestFn(self._settings, self._max_records, self._cap)).with_outputs(SEARCH_ERRORS, main="records")
+            >> beam.ParDo(_HarvestFn(self._settings, self._max_records, self._cap)).with_outputs(SOURCE_ERRORS, main="records")
         )
-        return {"records": found.records, SEARCH_ERRORS: found[SEARCH_ERRORS]}
+        return {"records": found.records, SOURCE_ERRORS: found[SOURCE_ERRORS]}
 
 
 class ReadRecordIds(beam.PTransform):
@@ -86,20 +87,34 @@ class ReadRecordIds(beam.PTransform):
         return pipeline | "Ids" >> beam.Create(self._ids) | "ToSource" >> beam.Map(zenodo_source)
 
 
+class _ParseRecordFn(beam.DoFn):
+    """A line of JSON -> a RecordSource, or an errors/ row when it is no record; blank lines are nothing."""
+
+    def process(self, line: str):
+        if not line.strip():
+            return
+        try:
+            yield zenodo_source(json.loads(line))
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            inc("records_unreadable")
+            message = f"not a Zenodo record ({type(error).__name__}: {error}): {line[:100]!r}"
+            yield pvalue.TaggedOutput(SOURCE_ERRORS, error_row("read_records", None, message, error_type=type(error).__name__))
+
+
 class ReadRecordsJsonl(beam.PTransform):
-    """The output of `zml harvest` (one record JSON a line) -> a RecordSource each."""
+    """The output of `zml harvest` (one record JSON a line) -> {"records": a RecordSource each, "errors": a row per bad line}."""
 
     def __init__(self, path: str):
         super().__init__()
         self._path = path
 
     def expand(self, pipeline):
-        return (
+        parsed = (
             pipeline
             | "ReadLines" >> beam.io.ReadFromText(self._path)
-            | "Parse" >> beam.Map(json.loads)
-            | "ToSource" >> beam.Map(zenodo_source)
+            | "Parse" >> beam.ParDo(_ParseRecordFn()).with_outputs(SOURCE_ERRORS, main="records")
         )
+        return {"records": parsed.records, SOURCE_ERRORS: parsed[SOURCE_ERRORS]}
 
 
 def _not_done(source: RecordSource, done: frozenset) -> bool:
