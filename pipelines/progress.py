@@ -22,7 +22,7 @@ import time
 from typing import TextIO
 
 from beam_zml import storage
-from beam_zml.consume.dataset import read_errors, read_manifest
+from beam_zml.consume.dataset import read_manifest
 from beam_zml.transforms.counters import PROGRESS_DIR_VARIABLE
 from beam_zml.transforms.read_records import SOURCE_STAGES
 
@@ -128,20 +128,22 @@ def outcome(output: str, previous: dict | None) -> str:
 
     Raises BuildFailed (its message the last line) when this run's records all failed, or when
     reading the records to build failed (an error line of a stage in SOURCE_STAGES), naming the first error.
+    `previous` is the manifest a --resume run added to: only this run's counts and errors count.
     """
-    counts = read_manifest(output)["counts"]
+    manifest = read_manifest(output)
+    counts = manifest["counts"]
     before = previous["counts"] if previous is not None else {}
     ok = counts["records"]["ok"] - before.get("records", {}).get("ok", 0)
     failed = counts["records"]["failed"] - before.get("records", {}).get("failed", 0)
-    n_errors = counts["errors"] - before.get("errors", 0)
-    where = f"{storage.join(output, 'errors')}/ ({plural(n_errors, 'line')})" if n_errors else "none"
-    if n_errors and (ok == 0 and failed > 0 or _source_failed(output)):
-        first = _first_error(output)
-        if _source_failed(output):
+    errors = _errors_of_this_run(output, manifest, previous)
+    where = f"{storage.join(output, 'errors')}/ ({plural(len(errors), 'line')})" if errors else "none"
+    source_failed = any(row["stage"] in SOURCE_STAGES for row in errors)
+    if source_failed or (ok == 0 and failed > 0):
+        if source_failed:
             what = "the records to build could not all be read"
         else:
             what = "the only record failed" if failed == 1 else f"all {failed:,} records failed"
-        raise BuildFailed(f"{what}; the first error: {first}; errors in {where}")
+        raise BuildFailed(f"{what}; the first error: {_first(errors)}; errors in {where}")
     return (
         f"dataset in {output}: {plural(ok, 'record')} ok, {failed:,} failed, "
         f"{plural(counts['images'], 'image')} in all; errors: {where}"
@@ -153,13 +155,24 @@ def plural(count: int, noun: str) -> str:
     return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
 
 
-def _source_failed(output: str) -> bool:
-    return any(row["stage"] in SOURCE_STAGES for row in read_errors(output))
+def _errors_of_this_run(output: str, manifest: dict, previous: dict | None) -> list[dict]:
+    """The errors/ rows written by this run (a resumed dataset also lists the shards of earlier runs)."""
+    earlier = set(previous["shards"]["errors"]) if previous is not None else set()
+    rows = []
+    for relative in manifest["shards"]["errors"]:
+        if relative not in earlier:
+            with storage.open_read(storage.join(output, relative)) as handle:
+                rows.extend(json.loads(line) for line in handle.read().splitlines())
+    return rows
 
 
-def _first_error(output: str) -> str:
-    """The first error of reading the records (the search, a bad line), else that of the record with the smallest id."""
-    rows = sorted(
-        read_errors(output), key=lambda row: (row["stage"] not in SOURCE_STAGES, row["record_id"] or 0, row["path"] or "", row["message"])
+def _first(errors: list[dict]) -> str:
+    """The first error of reading the records (the search, a bad line), else the first record-level error
+    (a record that failed as a whole, not one of its files) by record id."""
+    if not errors:
+        return "unknown"
+    row = min(
+        errors,
+        key=lambda row: (row["stage"] not in SOURCE_STAGES, row["path"] is not None, row["record_id"] or 0, row["path"] or "", row["message"]),
     )
-    return rows[0]["message"] if rows else "unknown"
+    return row["message"]

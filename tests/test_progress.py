@@ -167,3 +167,17 @@ def test_lines_of_a_records_file_that_are_no_records_end_the_run_with_status_1(t
 def test_a_records_file_that_is_not_there_is_bad_input(tmp_path, path, message):
     done = build(["--records-jsonl", path.format(tmp=tmp_path)], tmp_path / "out")
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and message in done.stderr, done.stderr
+
+
+def test_some_failed_records_still_exit_0_and_a_resume_counts_only_its_own_run(tmp_path):
+    output = tmp_path / "out"
+    with ZenodoServer() as server:
+        server.add_record({"id": 7, "title": "good", "metadata": {"title": "good"}}, {"code.py": b"x = 1\n"})
+        first = build(["--ids", "7,8", "--zenodo-url", server.url, "--github-url", server.url], output)
+        again = build(["--ids", "7,8", "--resume", "--zenodo-url", server.url, "--github-url", server.url], output)
+    assert first.returncode == 0, first.stderr
+    assert first.stderr.strip().splitlines()[-1] == (
+        f"zml build: dataset in {output}: 1 record ok, 1 failed, 1 image in all; errors: {output}/errors/ (1 line)"
+    )
+    assert again.returncode == 0, again.stderr
+    assert again.stderr.strip().splitlines()[-1] == f"zml build: dataset in {output}: 0 records ok, 0 failed, 1 image in all; errors: none"
