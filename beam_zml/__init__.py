@@ -7,6 +7,14 @@ pipeline on clusters, and `testing/` holds the loopback servers and helpers of t
 runnable entry points are in the top-level `pipelines/` package.
 """
 
+import os
+
+# TensorFlow's C++ log (oneDNN and CPU-feature notices at import, "NodeDef mentions attribute ..." and
+# "Local rendezvous is aborting ..." while reading tf.data) is no user's business: every failure that
+# matters reaches Python as an exception. It must be set before TensorFlow is first imported; the
+# pipelines/ package imports beam_zml first for that. TF_CPP_MIN_LOG_LEVEL=0 in the environment brings it back.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
 __version__ = "0.1.0"
 FORMAT_VERSION = 1  # of OUT's layout as a whole; each Avro schema has its own version too
 MANIFEST = "dataset.json"  # the commit record: a dataset is finished when OUT holds it

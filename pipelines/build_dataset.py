@@ -1,6 +1,8 @@
 """Build the dataset: repositories in; images, trees and metadata out (SPEC §4).
 
     python -m pipelines.build_dataset --local PATH [PATH ...] --output OUT [Beam options]
+    python -m pipelines.build_dataset --local-each DIR [DIR ...] --output OUT
+    python -m pipelines.build_dataset --python-stdlib --output OUT
     python -m pipelines.build_dataset --ids 123,456 --output OUT
     python -m pipelines.build_dataset --query 'title:beam' --max-records 100 --output OUT
 
@@ -20,20 +22,29 @@ import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import SetupOptions, StandardOptions
 
+from beam_zml import storage
 from beam_zml.core import fileinfo
+from beam_zml.core.names import printable
 from beam_zml.core.records import local_sources
 from beam_zml.sinks.manifest import WriteManifest
-from beam_zml.sinks.output import OutputError, prepare_output
+from beam_zml.sinks.output import OutputError, PreparedOutput, prepare_output
 from beam_zml.sinks.write_shards import (
     WriteErrors,
     WriteFiles,
     WriteImages,
     WriteRecords,
 )
+from beam_zml.sources.local import (
+    STDLIB_EXCLUDE,
+    local_each_sources,
+    python_stdlib,
+    stdlib_sources,
+)
 from beam_zml.transforms import BuildRecordRows, ImagifyFiles, ListRepositoryFiles
 from beam_zml.transforms.counters import NAMESPACE
-from beam_zml.transforms.read_records import ReadRecords, RecordsToRead
+from beam_zml.transforms.read_records import SOURCE_ERRORS, ReadRecords, RecordsToRead
 from pipelines import options as cli
+from pipelines import progress
 
 PROG = "zml build"
 
@@ -42,7 +53,7 @@ def parser() -> argparse.ArgumentParser:
     build = cli.ArgumentParser(
         prog=PROG,
         description="Image every text file of each repository; write images, records, files, errors and dataset.json. "
-        "Records come from --local, --ids, --ids-file, --records-jsonl, or else a Zenodo search.",
+        "Records come from --python-stdlib, --local, --local-each, --ids, --ids-file, --records-jsonl, or else a Zenodo search.",
         epilog="Any other option is a Beam pipeline option (--runner, --direct_num_workers, --flink_master, ...).",
         allow_abbrev=False,
     )
@@ -50,12 +61,39 @@ def parser() -> argparse.ArgumentParser:
     sources.add_argument(
         "--local", nargs="+", metavar="PATH", help="directories or archives (.zip, .tar[.gz|.bz2|.xz], .tgz), one record each"
     )
+    sources.add_argument(
+        "--local-each",
+        nargs="+",
+        metavar="DIR",
+        help="each entry directly inside DIR is one record: a folder, an archive, or any other file on its own",
+    )
+    sources.add_argument(
+        "--python-stdlib",
+        action="store_true",
+        help="this Python's standard library: each top-level package and module one record, tests and caches left out",
+    )
     sources.add_argument("--ids", type=record_ids, help="Zenodo record ids, comma-separated")
     sources.add_argument("--ids-file", type=argparse.FileType("r"), help="a file of Zenodo record ids, one a line")
     sources.add_argument("--records-jsonl", metavar="FILE", help="records harvested by `zml harvest`, one JSON a line")
     build.add_argument("--output", required=True, metavar="OUT", help="output folder: a local path or a Beam FileSystems URL")
     build.add_argument("--overwrite", action="store_true", help="replace a dataset already in OUT")
     build.add_argument("--resume", action="store_true", help="add to the dataset in OUT only the records it lacks")
+    build.add_argument(
+        "--exclude-path",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="with --local or --local-each: leave out every entry whose name or path in its repository matches "
+        "(fnmatch: *, ?, [...]); such entries are not inputs, and get no row. Repeatable",
+    )
+    build.add_argument("--quiet", action="store_true", help="no progress lines and no counters: only the last line")
+    build.add_argument(
+        "--progress-seconds",
+        type=cli.positive_float,
+        default=5.0,
+        metavar="S",
+        help="seconds between progress lines on a terminal, DirectRunner only (default: %(default)s)",
+    )
     cli.add_search_options(build)
     cli.add_zenodo_options(build)
     cli.add_image_options(build)
@@ -74,6 +112,11 @@ def record_ids(text: str) -> list[int]:
 
 def run(argv: list[str] | None = None, save_main_session: bool = False) -> beam.runners.runner.PipelineResult:
     """Parse `argv`, build and run the pipeline, and wait for it."""
+    return _run(argv, save_main_session)[0]
+
+
+def _run(argv: list[str] | None, save_main_session: bool = False) -> tuple[beam.runners.runner.PipelineResult, argparse.Namespace, PreparedOutput]:
+    """run(), also returning the parsed options and the output (OUT, and the manifest it resumed)."""
     build = parser()
     args, beam_flags = build.parse_known_args(argv)
     settings = cli.image_settings(args, build)
@@ -92,20 +135,17 @@ def run(argv: list[str] | None = None, save_main_session: bool = False) -> beam.
     description = to_read.description()
     if to_read.search is not None:
         description["zenodo_url"] = zenodo.zenodo_url
-    run_info = {
-        "run_tag": output.run_tag,
-        "runner": str(pipeline_options.view_as(StandardOptions).runner or "DirectRunner"),
-        "sources": description,
-    }
+    runner = pipeline_options.view_as(StandardOptions).runner
+    run_info = {"run_tag": output.run_tag, "runner": str(runner or "DirectRunner"), "sources": description}
 
     pipeline = beam.Pipeline(options=pipeline_options)
-    records = pipeline | "ReadRecords" >> ReadRecords(to_read, zenodo)
-    client_settings = None if args.local else zenodo  # local code needs no Zenodo client
-    listed = records | "ListRepositoryFiles" >> ListRepositoryFiles(limits, client_settings, args.exclude_pattern)
+    read = pipeline | "ReadRecords" >> ReadRecords(to_read, zenodo)
+    client_settings = None if to_read.local else zenodo  # local code needs no Zenodo client
+    listed = read["records"] | "ListRepositoryFiles" >> ListRepositoryFiles(limits, client_settings, args.exclude_pattern)
     imaged = listed["files"] | "ImagifyFiles" >> ImagifyFiles(settings)
     record_rows = listed["outcomes"] | "BuildRecordRows" >> BuildRecordRows(imaged["rows"])
     file_rows = imaged["rows"] | "DropRecordKey" >> beam.Values()
-    errors = (listed["errors"], imaged["errors"]) | "AllErrors" >> beam.Flatten()
+    errors = (read[SOURCE_ERRORS], listed["errors"], imaged["errors"]) | "AllErrors" >> beam.Flatten()
     tag = output.run_tag
     shards = (
         imaged["images"] | "WriteImages" >> WriteImages(output.path, tag),
@@ -117,20 +157,19 @@ def run(argv: list[str] | None = None, save_main_session: bool = False) -> beam.
         output.path, recorded_options, run_info, shards=shards, previous=output.previous
     )
 
-    result = pipeline.run()
-    result.wait_until_finish()
-    return result
+    show = progress.is_direct_runner(runner) and not args.quiet and sys.stderr.isatty()
+    with progress.Progress(PROG, to_read.total(), enabled=show, every=args.progress_seconds):
+        result = pipeline.run()
+        result.wait_until_finish()
+    return result, args, output
 
 
 def records_to_read(args: argparse.Namespace, build: argparse.ArgumentParser) -> RecordsToRead:
     """Where the records come from, per the flags; a missing or unreadable path is `build`'s one-line error."""
-    if args.local:
-        for path in args.local:
-            if not os.path.exists(path):
-                build.error(f"--local {path}: no such file or directory")
-            if not os.access(path, os.R_OK):
-                build.error(f"--local {path}: permission denied")
-        return RecordsToRead(local=tuple(local_sources(args.local)))
+    if args.exclude_path and not (args.local or args.local_each):
+        build.error("--exclude-path needs --local or --local-each (--python-stdlib has its own selection)")
+    if args.local or args.local_each or args.python_stdlib:
+        return _local_records(args, build)
     if args.ids or args.ids_file:
         ids = args.ids
         if args.ids_file is not None:
@@ -142,10 +181,47 @@ def records_to_read(args: argparse.Namespace, build: argparse.ArgumentParser) ->
                 build.error(f"--ids-file {args.ids_file.name}: {error}")
         return RecordsToRead(ids=tuple(sorted(set(ids))))
     if args.records_jsonl:
-        if not os.path.exists(args.records_jsonl) and "://" not in args.records_jsonl:
+        try:
+            found = storage.exists(args.records_jsonl)
+        except Exception as error:  # noqa: BLE001  an unknown scheme, a filesystem whose package is missing
+            build.error(f"--records-jsonl {args.records_jsonl}: {type(error).__name__}: {error}")
+        if not found:
             build.error(f"--records-jsonl {args.records_jsonl}: no such file or directory")
         return RecordsToRead(records_jsonl=args.records_jsonl)
     return RecordsToRead(search=cli.search_query(args), max_records=args.max_records, cap=args.search_cap)
+
+
+def _local_records(args: argparse.Namespace, build: argparse.ArgumentParser) -> RecordsToRead:
+    """records_to_read for --local, --local-each and --python-stdlib: the paths checked, one line and exit 2 if bad."""
+    paths = args.local or args.local_each or [python_stdlib()]
+    for path in paths:
+        if not os.path.exists(path):
+            build.error(f"{_flag(args)} {path}: no such file or directory")
+        if not os.access(path, os.R_OK):
+            build.error(f"{_flag(args)} {path}: permission denied")
+        if not args.local and not os.path.isdir(path):
+            build.error(f"{_flag(args)} {path}: not a directory")
+    exclude = tuple(args.exclude_path)
+    try:
+        if args.python_stdlib:
+            records = stdlib_sources(paths[0])
+            description = {"python_stdlib": paths[0], "python_version": sys.version.split()[0], "exclude_path": list(STDLIB_EXCLUDE)}
+        elif args.local_each:
+            records = local_each_sources(paths, exclude)
+            description = {"local_each": [os.path.abspath(p) for p in paths], "exclude_path": list(exclude)}
+        else:
+            records = local_sources(paths, exclude)
+            description = {"local": [printable(r.location) for r in records], "exclude_path": list(exclude)}
+    except (OSError, ValueError) as error:
+        build.error(f"{_flag(args)}: {error}")
+    if not records:
+        build.error(f"{_flag(args)} {' '.join(paths)}: nothing to build (every entry is excluded, or there is none)")
+    description["records"] = len(records)
+    return RecordsToRead(local=tuple(records), local_description=description)
+
+
+def _flag(args: argparse.Namespace) -> str:
+    return "--local" if args.local else "--local-each" if args.local_each else "--python-stdlib"
 
 
 def counter_totals(result) -> dict[str, int]:
@@ -158,11 +234,19 @@ def counter_totals(result) -> dict[str, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`zml build`: 0 with a last line saying where the dataset is; 1 with one line naming the cause when
+    every record failed or the records could not all be read; 2 for bad input."""
     logging.basicConfig(level=logging.WARNING)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter, in every worker
-    result = run(argv)
-    for name, value in counter_totals(result).items():
-        print(f"{name:>28}: {value:,}", file=sys.stderr)
+    progress.hide_harmless_beam_warnings()
+    result, args, output = _run(argv)
+    if not args.quiet:
+        for name, value in counter_totals(result).items():
+            print(f"{name:>28}: {value:,}", file=sys.stderr)
+    try:
+        print(f"{PROG}: {progress.outcome(output.path, output.previous)}", file=sys.stderr)
+    except progress.BuildFailed as failure:
+        print(f"{PROG}: error: {failure}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -61,8 +61,11 @@ def run(argv: list[str] | None = None) -> int:
 
     try:
         write_atomically(args.output, write, mime_type="application/jsonl")
-    except ZenodoError as error:
-        cli.fail(PROG, f"the search failed after {error.attempts} attempts: {error}")
+    except ZenodoError as error:  # not bad input: the source could not be read (SPEC §6), status 1
+        progress.close()
+        sys.stderr.write(f"{PROG}: error: the search failed after {written:,} records and {error.attempts} attempts: {error}; "
+                         f"nothing written to {args.output}\n")
+        raise SystemExit(1) from None
     finally:
         progress.close()
         client.close()

@@ -12,12 +12,15 @@ from apache_beam.options.pipeline_options import (
     StandardOptions,
     _BeamArgumentParser,
 )
+from apache_beam.portability import common_urns
+from apache_beam.runners.runner import create_runner
 
 from beam_zml.arguments import (  # noqa: F401
     ArgumentParser,
     OneLineErrors,
     fail,
     non_negative_int,
+    positive_float,
     positive_int,
 )
 from beam_zml.core.imagify import PIXEL_DTYPES
@@ -202,14 +205,59 @@ def beam_options(flags: list[str], prog: str) -> PipelineOptions:
         seen.setdefault(str(cls), cls)
     for cls in seen.values():
         cls._add_argparse_args(parser)
-    _, unknown = parser.parse_known_args(flags)
+    parsed, unknown = parser.parse_known_args(flags)
     if unknown:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    _check_beam_values(parser, parsed)
     options = PipelineOptions(flags)
     standard = options.view_as(StandardOptions)
     if isinstance(standard.runner, str) and standard.runner.lower() in DASK_RUNNER_NAMES:
         standard.runner = DASK_RUNNER  # Beam 2.62 knows no such name, and its own Dask runner mixes up outputs
+    elif standard.runner is not None:
+        try:
+            create_runner(standard.runner)  # how Beam resolves the name when the pipeline is made
+        except (ValueError, ImportError, AttributeError) as error:
+            parser.error(f"argument --runner: Beam cannot make a runner of {standard.runner!r}: {error}")
     return options
+
+
+# Beam's options that take numbers, with the values Beam accepts (it checks none of them before the run:
+# --direct_num_workers -2 is an IndexError deep in the DirectRunner). Every other number must be >= 0.
+_BEAM_NUMBER_RULES = {
+    "parallelism": (lambda v: v == -1 or v >= 1, "-1 (the runner's default) or a positive integer"),
+    "max_parallelism": (lambda v: v == -1 or v >= 1, "-1 (the runner's default) or a positive integer"),
+    "profile_sample_rate": (lambda v: 0 <= v <= 1, "a fraction from 0 to 1"),
+    "job_port": (lambda v: 0 <= v <= 65535, "a port number, 0 to 65535"),
+    "artifact_port": (lambda v: 0 <= v <= 65535, "a port number, 0 to 65535"),
+    "expansion_port": (lambda v: 0 <= v <= 65535, "a port number, 0 to 65535"),
+    "job_server_timeout": (lambda v: v > 0, "a positive number of seconds"),
+    "dask_connection_limit": (lambda v: v > 0, "a positive integer"),
+}
+# Beam's options that take numbers as strings (no argparse type), checked the same way.
+_BEAM_STRING_NUMBERS = ("sdk_worker_parallelism", "environment_cache_millis")
+
+
+def _check_beam_values(parser: argparse.ArgumentParser, parsed: argparse.Namespace) -> None:
+    """One-line errors for Beam options whose value Beam would only trip over during the run."""
+    numeric = {action.dest: action for action in parser._actions if action.type in (int, float)}
+    for dest in (*numeric, *_BEAM_STRING_NUMBERS):
+        value = getattr(parsed, dest, None)
+        if value is None or (dest in numeric and value == parser.get_default(dest)):
+            continue
+        if dest in _BEAM_STRING_NUMBERS:
+            try:
+                value = int(value)
+            except (TypeError, ValueError):
+                parser.error(f"argument --{dest}: not an integer: {value!r}")
+        accept, wanted = _BEAM_NUMBER_RULES.get(dest, (lambda v: v >= 0, "zero or more"))
+        if not accept(value):
+            parser.error(f"argument --{dest}: must be {wanted}, got {value}")
+    environment = getattr(parsed, "environment_type", None)
+    if environment and not (
+        environment == "LOOPBACK" or environment.startswith("beam:env:") or hasattr(common_urns.environments, environment)
+    ):  # the names Beam's Environment.from_options accepts
+        known = sorted(name for name in ("DOCKER", "PROCESS", "EXTERNAL", "LOOPBACK") if name == "LOOPBACK" or hasattr(common_urns.environments, name))
+        parser.error(f"argument --environment_type: {environment!r} is none of {', '.join(known)} (or a beam:env: URN)")
 
 
 DASK_RUNNER_NAMES = ("dask", "daskrunner")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 
 import keras
 import numpy as np
@@ -36,7 +37,7 @@ from beam_zml.consume.classifier import (
 from beam_zml.consume.dataset import read_manifest, read_rows
 from pipelines import options as cli
 
-PROG = "python -m pipelines.train_classifier"
+PROG = "zml train"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -121,15 +122,24 @@ def run(argv: list[str] | None = None) -> dict:
         n_batches = -(-summaries[name]["images"] // args.batch_size)
         return model_inputs(splits[name], args.label).apply(tf.data.experimental.assert_cardinality(n_batches))
 
+    print(
+        f"{PROG}: " + ", ".join(f"{name} {summaries[name]['images']:,} images of {summaries[name]['repositories']:,} "
+                                f"repositories" for name in tfdata.SPLITS) + f"; {len(vocabulary)} classes of {args.label}",
+        file=sys.stderr,
+        flush=True,
+    )
     model = build_model(len(vocabulary), tuple(manifest["image"]["shape"]))
     history = model.fit(
         batches("train"),
         validation_data=batches("validation"),
         epochs=args.epochs,
-        callbacks=[keras.callbacks.EarlyStopping(monitor="val_loss", patience=2, restore_best_weights=True)],
+        callbacks=[
+            keras.callbacks.EarlyStopping(monitor="val_loss", patience=2, restore_best_weights=True),
+            EpochLine(args.epochs),
+        ],
         class_weight=class_weights(summaries["train"]["per_label"]),
         shuffle=False,  # tfdata.load shuffles the train split
-        verbose=2,
+        verbose=0,
     )
 
     truth, predicted = predict(model, batches("test"))
@@ -149,6 +159,23 @@ def run(argv: list[str] | None = None) -> dict:
         metrics[f"n_{name}_repositories"] = summary["repositories"]
     write_outputs(args.output_dir or tf.io.gfile.join(args.data, "model"), metrics, matrix, model)
     return metrics
+
+
+class EpochLine(keras.callbacks.Callback):
+    """One line on stderr per epoch: its number, the train and validation loss and accuracy, and its seconds."""
+
+    def __init__(self, epochs: int):
+        super().__init__()
+        self._epochs = epochs
+        self._start = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs=None) -> None:
+        self._start = time.monotonic()
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        logs = logs or {}
+        figures = ", ".join(f"{name} {logs[name]:.4f}" for name in ("loss", "accuracy", "val_loss", "val_accuracy") if name in logs)
+        print(f"{PROG}: epoch {epoch + 1}/{self._epochs}: {figures} ({time.monotonic() - self._start:.0f} s)", file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,6 +28,17 @@ def run_cli(capsys, argv: list[str]) -> tuple[int, str]:
         (["--pixel-dtype", "uint8", "--pad", "300"], "--pad 300 does not fit --pixel-dtype uint8"),
         (["--direct_num_workers", "two"], "argument --direct_num_workers"),
         (["--runner"], "argument --runner: expected one argument"),
+        (["--direct_num_workers", "-2"], "argument --direct_num_workers: must be zero or more, got -2"),
+        (["--direct_running_mode", "bogus"], "argument --direct_running_mode: invalid choice: 'bogus'"),
+        (["--runner", "NoSuchRunner"], "argument --runner: Beam cannot make a runner of 'NoSuchRunner': Unexpected pipeline runner"),
+        (["--runner", "no.such.module.Runner"], "argument --runner: Beam cannot make a runner of 'no.such.module.Runner': No module named 'no'"),
+        (["--environment_type", "BOGUS"], "argument --environment_type: 'BOGUS' is none of DOCKER, EXTERNAL, LOOPBACK"),
+        (["--environment_cache_millis", "-5"], "argument --environment_cache_millis: must be zero or more, got -5"),
+        (["--sdk_worker_parallelism", "many"], "argument --sdk_worker_parallelism: not an integer: 'many'"),
+        (["--parallelism", "0"], "argument --parallelism: must be -1 (the runner's default) or a positive integer, got 0"),
+        (["--job_port", "70000"], "argument --job_port: must be a port number, 0 to 65535, got 70000"),
+        (["--flink_version", "1.3"], "argument --flink_version: invalid choice"),
+        (["--progress-seconds", "0"], "argument --progress-seconds: must be a positive number, got 0"),
     ],
 )
 def test_bad_options_get_one_line_and_status_2(capsys, repository, tmp_path, extra, expected):
@@ -89,3 +100,18 @@ def test_console_script_runs_the_build_and_overwrites(repository, tmp_path):
     assert "records_ok: 1" in done.stderr and "files_imaged: 3" in done.stderr
     assert not stale.exists()
     assert sorted(p.name for p in (output / "images").iterdir()) == ["images-00000-of-00001.tfrecord.gz"]
+
+
+SUBCOMMANDS = ["build", "harvest", "report", "show", "export-png", "train", "setup-runner"]
+
+
+@pytest.mark.parametrize("command", SUBCOMMANDS)
+def test_every_subcommand_names_itself_in_help_and_errors(capsys, command):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([command, "--help"])
+    out = capsys.readouterr().out
+    assert exit_info.value.code == 0 and out.startswith(f"usage: zml {command} "), out[:200]
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([command, "--no-such-option"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.startswith(f"zml {command}: error: ") and err.count("\n") == 1, err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import fnmatch
 import hashlib
 import json
 import os
@@ -18,6 +19,27 @@ OUTSIDE_TREE = frozenset({"unsafe_path", "os_metadata", "duplicate_path"})
 
 
 @dataclass(frozen=True)
+class Selection:
+    """Which entries of a local folder are a record's inputs; the others are not read and get no row.
+
+    `exclude` holds fnmatch patterns (`*`, `?`, `[...]`, case-sensitive): an entry is left out
+    when its name or its path inside the repository matches one (`__pycache__`, `*.pyc`,
+    `docs/build`); a folder left out is not entered. `only` makes a one-file repository of
+    the folder's entry of that name (`--local-each`: a loose file of DIR).
+    """
+
+    exclude: tuple[str, ...] = ()
+    only: str | None = None
+
+    def excludes(self, path: str) -> bool:
+        """True if the entry at `path` ("/"-separated, relative to the folder read) is not an input."""
+        if self.only is not None and path != self.only:
+            return True
+        name = path.rsplit("/", 1)[-1]
+        return any(fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(path, p) for p in self.exclude)
+
+
+@dataclass(frozen=True)
 class RecordSource:
     """One record to build: where its code is and what is known about it."""
 
@@ -26,6 +48,7 @@ class RecordSource:
     source: str | None  # local, zenodo_archive, github or zenodo_files; None until a Zenodo record is fetched
     title: str | None = None
     raw: dict | None = field(default=None, compare=False)  # the record as Zenodo's API returned it
+    selection: Selection | None = None  # local records only: entries left out of the reading
 
 
 def local_record_id(path: str) -> int:
@@ -37,14 +60,15 @@ def local_record_id(path: str) -> int:
     return int.from_bytes(digest[:7], "big")
 
 
-def local_sources(paths: Iterable[str]) -> list[RecordSource]:
-    """One record per distinct local directory or archive, in the order given."""
+def local_sources(paths: Iterable[str], exclude: tuple[str, ...] = ()) -> list[RecordSource]:
+    """One record per distinct local directory or archive, in the order given; `exclude` as in Selection."""
     sources = {}
+    selection = Selection(tuple(exclude)) if exclude else None
     for path in paths:
         absolute = os.path.abspath(path)
         record_id = local_record_id(absolute)
         name = printable(os.path.basename(absolute.rstrip(os.sep)) or absolute)
-        sources.setdefault(record_id, RecordSource(record_id, absolute, "local", title=name))
+        sources.setdefault(record_id, RecordSource(record_id, absolute, "local", title=name, selection=selection))
     return list(sources.values())
 
 

@@ -90,18 +90,23 @@ class RepositoryError(Exception):
 
 
 def read_repository(
-    location: str, limits: Limits = Limits(), warn: Callable[[str, str], None] | None = None
+    location: str,
+    limits: Limits = Limits(),
+    warn: Callable[[str, str], None] | None = None,
+    exclude: Callable[[str], bool] | None = None,
 ) -> list[Member]:
     """The Members of the directory or archive at `location`, sorted by path (duplicates in archive order).
 
     Archive paths lose the archive's single top folder (GitHub's OWNER-REPO-sha/);
     directory paths are relative to the directory. `warn(error_type, message)` hears of
     what went wrong with the whole repository without spoiling its members (bytes after
-    the end of a gzip stream). Raises RepositoryError when the repository cannot be read at all.
+    the end of a gzip stream). An entry whose path `exclude` accepts is not an input at
+    all: a folder is not entered, a file gets no Member. Raises RepositoryError when the
+    repository cannot be read at all.
     """
     if os.path.isdir(location):
         collector = _Collector(limits)
-        _walk_directory(location, collector)
+        _walk_directory(location, collector, exclude)
         return collector.members_sorted(strip_top=False)
     if not storage.exists(location):
         raise RepositoryError(f"no such file or directory: {printable(location)}")
@@ -111,7 +116,8 @@ def read_repository(
             _read_archive(f, printable(location), collector, warn or _ignore)
     except OSError as error:  # Beam's BeamIOError is one too
         raise RepositoryError(f"cannot read {printable(location)}: {type(error).__name__}: {error}") from error
-    return collector.members_sorted(strip_top=True)
+    members = collector.members_sorted(strip_top=True)
+    return [m for m in members if not exclude(m.path)] if exclude is not None else members
 
 
 def _ignore(error_type: str, message: str) -> None:
@@ -270,8 +276,8 @@ def _describe(error: Exception) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def _walk_directory(root: str, collector: _Collector) -> None:
-    """Walk with an explicit stack (no recursion limit), never following a symlink.
+def _walk_directory(root: str, collector: _Collector, exclude: Callable[[str], bool] | None) -> None:
+    """Walk with an explicit stack (no recursion limit), never following a symlink or entering an excluded folder.
 
     A folder below `root` that cannot be listed (permission denied, a path longer than
     the system allows) is one `read_error` Member; only an unreadable `root` fails.
@@ -283,6 +289,8 @@ def _walk_directory(root: str, collector: _Collector) -> None:
             with os.scandir(os.path.join(root, relative) if relative else root) as scan:
                 for entry in scan:
                     path = f"{relative}/{entry.name}" if relative else entry.name
+                    if exclude is not None and exclude(path):
+                        continue
                     kind = _local_kind(entry)
                     if kind == "dir":
                         pending.append(path)

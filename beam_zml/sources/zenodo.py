@@ -18,7 +18,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 import tenacity
@@ -281,7 +281,21 @@ def _classified(url: str):
         yield
     except requests.RequestException as error:
         transient = isinstance(error, TRANSIENT_EXCEPTIONS)
-        raise ZenodoError(f"{type(error).__name__} for {url}: {error}", url=url, transient=transient) from error
+        raise ZenodoError(_describe(error, url), url=url, transient=transient) from error
+
+
+def _describe(error: requests.RequestException, url: str) -> str:
+    """One readable line: "cannot reach http://host:port: [Errno 111] Connection refused" for a connection
+    that never opened (refused, no route, unknown host), else the exception's type, the url and its text."""
+    text = str(error)
+    if isinstance(error, requests.ConnectionError) and not isinstance(error, requests.Timeout):
+        origin = "{0.scheme}://{0.netloc}".format(urlsplit(url))
+        if "Failed to resolve " in text:
+            return f"cannot reach {origin}: its host name does not resolve"
+        marker = "Failed to establish a new connection: "
+        if marker in text:
+            return f"cannot reach {origin}: {text.split(marker, 1)[1].rstrip(chr(34) + chr(39) + ') ')}"
+    return f"{type(error).__name__} for {url}: {text}"
 
 
 def _seconds(value: str | None) -> float | None:

@@ -14,7 +14,8 @@ from beam_zml.core.errors import error_row
 from beam_zml.core.records import RecordSource
 from beam_zml.sources.fetch import NoCode, fetch_code, scrub_token
 from beam_zml.sources.harvest import is_excluded
-from beam_zml.sources.repository import Limits, RepositoryError, read_repository
+from beam_zml.sources.local import read_selected
+from beam_zml.sources.repository import Limits, RepositoryError
 from beam_zml.sources.zenodo import ZenodoClient, ZenodoError, ZenodoSettings
 from beam_zml.transforms.counters import inc
 
@@ -45,7 +46,9 @@ class _ListFilesFn(beam.DoFn):
         warnings = []  # (error_type, message) of a repository read whole but not cleanly
         try:
             with self._code(attempt) as location:
-                members = read_repository(location, self._limits, warn=lambda *warning: warnings.append(warning))
+                members = read_selected(
+                    location, self._limits, attempt.source.selection, warn=lambda *warning: warnings.append(warning)
+                )
         except _Excluded:
             inc("records_excluded")
             return
@@ -53,6 +56,7 @@ class _ListFilesFn(beam.DoFn):
             message = str(error) if isinstance(error, (RepositoryError, ZenodoError, NoCode)) else f"{type(error).__name__}: {error}"
             attempts = getattr(error, "attempts", 1) or 1
             source = attempt.source  # with the metadata, if it was fetched
+            inc("records_listed")  # read, if only to fail: progress counts it
             yield pvalue.TaggedOutput(OUTCOMES, (source.record_id, (source, "failed", message)))
             yield pvalue.TaggedOutput(
                 ERRORS,
