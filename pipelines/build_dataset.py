@@ -28,7 +28,7 @@ from beam_zml.sinks.write_shards import (
     WriteImages,
     WriteRecords,
 )
-from beam_zml.transforms import BuildRecordRows, ImagifyFiles, ListRepositoryFiles
+from beam_zml.transforms import BuildRecordRows, ImagifyFiles, ListRepositoryFiles, MarkCopies
 from beam_zml.transforms.counters import NAMESPACE
 from beam_zml.transforms.read_records import (
     HarvestRecords,
@@ -104,7 +104,7 @@ def run(argv: list[str] | None = None, save_main_session: bool = False) -> beam.
     listed = records | "ListRepositoryFiles" >> ListRepositoryFiles(limits, client_settings, args.exclude_pattern)
     imaged = listed["files"] | "ImagifyFiles" >> ImagifyFiles(settings)
     record_rows = listed["outcomes"] | "BuildRecordRows" >> BuildRecordRows(imaged["rows"])
-    file_rows = imaged["rows"] | "DropRecordKey" >> beam.Values()
+    file_rows = imaged["rows"] | "DropRecordKey" >> beam.Values() | "MarkCopies" >> MarkCopies()
     errors = (listed["errors"], imaged["errors"]) | "AllErrors" >> beam.Flatten()
     tag = output.run_tag
     shards = (

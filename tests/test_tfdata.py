@@ -112,8 +112,9 @@ def test_splits_hold_disjoint_repositories_and_together_every_image(built, examp
     assert not records["train"] & records["test"]
     assert not records["validation"] & records["test"]
     assert sorted(key for found in keys.values() for key in found) == sorted(examples)
+    placed = tfdata.splits(built, fractions=FRACTIONS)
     for split, found in records.items():
-        assert {tfdata.split_of(record_id, FRACTIONS) for record_id in found} == {split}
+        assert {placed[record_id] for record_id in found} == {split}
 
 
 def test_split_of_is_stable_and_follows_the_fractions():
@@ -154,7 +155,8 @@ def test_the_cap_keeps_exactly_that_many_images_of_each_repository_the_same_each
     again = image_keys(
         tfdata.load(built, "train", min_lines=min_lines, max_images_per_repository=cap, fractions=FRACTIONS, seed=7)[0]
     )
-    assert set(again) == {key for key in kept if tfdata.split_of(key[0], FRACTIONS) == "train"}
+    placed = tfdata.splits(built, fractions=FRACTIONS)
+    assert set(again) == {key for key in kept if placed[key[0]] == "train"}
 
 
 def test_the_cap_spans_all_records_of_one_concept(built):
@@ -183,7 +185,7 @@ def test_images_come_in_the_pixel_dtype_of_the_dataset(tmp_path):
     (repository / "smile.py").write_text("print('😀')\n")
     output = str(tmp_path / "dataset")
     build_dataset.run(["--local", str(repository), "--output", output, "--pixel-dtype", "int32"])
-    dataset, _ = tfdata.load(output, tfdata.split_of(next(read_rows(output, "records"))["record_id"]), labels=())
+    dataset, _ = tfdata.load(output, tfdata.splits(output)[next(read_rows(output, "records"))["record_id"]], labels=())
     ((features, _),) = dataset
     assert features["image"].dtype.name == "int32"
     assert features["image"][0, 0, 7].numpy() == ord("😀")

@@ -8,7 +8,7 @@ from importlib import resources
 
 import fastavro
 
-SCHEMA_VERSIONS = {"record": 1, "file": 1}
+SCHEMA_VERSIONS = {"record": 1, "file": 2}  # file 2: n_copies, n_records_sharing, is_canonical (issue 14)
 
 
 @functools.lru_cache(maxsize=None)
