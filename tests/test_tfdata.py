@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import collections
+import io
 import json
 import shutil
+import subprocess
+import sys
 import sysconfig
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from beam_zml.consume import tfdata
+from beam_zml.consume import tfdata, zenodo_ml
 from beam_zml.consume.dataset import read_examples, read_rows
+from beam_zml.core import examples as examples_module
 from pipelines import build_dataset
 
 STDLIB_MODULES = [
@@ -189,3 +193,44 @@ def test_images_come_in_the_pixel_dtype_of_the_dataset(tmp_path):
     ((features, _),) = dataset
     assert features["image"].dtype.name == "int32"
     assert features["image"][0, 0, 7].numpy() == ord("😀")
+
+
+def test_zenodo_ml_loaders_give_the_images_tf_data_reads_and_the_tree_and_record(built, examples):
+    records = {row["record_id"]: row for row in read_rows(built, "records")}
+    for record_id in sorted(records)[:3]:
+        images = zenodo_ml.load_images(built, record_id)
+        expected = collections.defaultdict(dict)
+        for (rid, path, segment), example in examples.items():
+            if rid == record_id:
+                expected[path][segment] = example["image"]
+        assert sorted(images) == sorted(expected) and list(images) == sorted(images)
+        for path, arrays in images.items():
+            assert len(arrays) == len(expected[path])
+            for segment, array in enumerate(arrays):
+                assert array.shape == (80, 80) and array.dtype == np.uint16
+                np.testing.assert_array_equal(array, expected[path][segment])
+        metadata = zenodo_ml.load_metadata(built, record_id)
+        assert metadata["tree"] == records[record_id]["tree"] and metadata["tree"][0]["path"] == ""
+        assert metadata["hit"] is None  # local repositories have no Zenodo record
+        assert metadata["record"]["record_id"] == record_id and "tree" not in metadata["record"]
+    with pytest.raises(KeyError, match="record 1 is not in"):
+        zenodo_ml.load_images(built, 1)
+    with pytest.raises(KeyError, match="record 1 is not in"):
+        zenodo_ml.load_metadata(built, 1)
+
+
+def test_zenodo_ml_loaders_never_import_tensorflow(built):
+    record_id = next(read_rows(built, "records"))["record_id"]
+    script = (
+        "import sys; from beam_zml.consume.zenodo_ml import load_images, load_metadata; "
+        f"images = load_images({built!r}, {record_id}); load_metadata({built!r}, {record_id}); "
+        "assert images and 'tensorflow' not in sys.modules, sorted(m for m in sys.modules if 'tensorflow' in m)[:3]"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True)
+
+
+def test_zenodo_ml_payloads_refuse_a_cut_stream():
+    framed = examples_module.tfrecord_frame(b"payload")
+    assert list(zenodo_ml.tfrecord_payloads(io.BytesIO(framed * 2))) == [b"payload", b"payload"]
+    with pytest.raises(ValueError, match="inside a record"):
+        list(zenodo_ml.tfrecord_payloads(io.BytesIO(framed[:-3])))
