@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from beam_zml.consume import tfdata
+from beam_zml.consume import report, tfdata
 from beam_zml.consume.dataset import read_manifest, read_rows
 from beam_zml.core import duplicates
 from beam_zml.core.records import local_record_id
@@ -165,3 +165,22 @@ def test_the_stratified_split_puts_both_languages_in_every_split_where_the_hash_
         assert languages(split, "stratified") == {"Python", "C"}
     placed = tfdata.splits(built["output"], fractions=FRACTIONS)
     assert placed == tfdata.splits(built["output"], fractions=FRACTIONS)  # the same every time
+
+
+def test_the_report_gives_the_duplication_rate_top_copies_and_leakage(built, tmp_path):
+    statistics = report.read_statistics(built["output"])
+    found = statistics["duplicates"]
+    shared = [r for r in built["files"] if r["swhid"] == built["shared"]]
+    imaged = [r for r in built["files"] if r["status"] == "imaged"]
+    assert (found["files"], found["duplicate_files"]) == (len(imaged), 3)
+    assert found["duplicate_images"] == 3 * shared[0]["n_segments"]
+    assert found["duplicate_bytes"] == 3 * shared[0]["size"]
+    canonical = next(r for r in shared if r["is_canonical"])
+    assert found["top"][0] == {"swhid": built["shared"], "path": canonical["path"], "record_id": canonical["record_id"],
+                               "copies": 4, "records": 3, "bytes": canonical["size"]}  # fmt: skip
+    assert len(found["top"]) == 1  # every other content is unique
+    assert statistics["leakage"]["stratified"] == tfdata.leakage(built["output"])
+    assert statistics["leakage"]["hash"] == tfdata.leakage(built["output"], split_by="hash")
+    page = Path(report.write_report(built["output"], str(tmp_path / "report"))).read_text()
+    for table in ('id="duplicates"', 'id="top_duplicates"', 'id="leakage"', built["shared"]):
+        assert table in page
