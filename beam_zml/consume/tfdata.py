@@ -34,9 +34,9 @@ from beam_zml.core.splits import (  # noqa: F401  (re-exported: tfdata is where 
 )
 
 OTHER = "<other>"  # the last entry of every vocabulary: values seen fewer than min_count times
-HASH_BUCKETS = 2**63 - 1  # image hashes are FarmHash Fingerprint64 modulo this: stable across machines and TF versions
-SHUFFLE_BUFFER = 4096  # images; about 50 MB of 80x80 uint16 images
-READ_BATCH = 256  # serialized Examples parsed and filtered at once (tf.io.parse_example is far faster on batches)
+HASH_BUCKETS = 2**63 - 1  # image hashes (FarmHash Fingerprint64s) are taken modulo this: non-negative int64s
+SHUFFLE_BUFFER = 4096  # images shuffled together; about 50 MB of 80x80 uint16 images
+READ_BATCH = 256  # at least this many serialized Examples parsed and filtered at once (parse_example is far faster on batches)
 FEATURES = ("image", "record_id", "path", "segment", "n_lines")  # what each element carries besides its labels
 
 
@@ -176,15 +176,16 @@ def load(
     if max_images_per_repository is not None:
         repository = {row["record_id"]: repository_of(row) for row in records}
         thresholds = cap_thresholds(output, repository, height, min_lines, max_images_per_repository, files=files, kept=kept)
-        threshold = _lookup(thresholds, HASH_BUCKETS)
+        if thresholds:  # else no repository has more images than the cap: nothing to hash
+            threshold = _lookup(thresholds, HASH_BUCKETS)
     spec = {
         name: feature
         for name, feature in parse_spec(manifest).items()
         if name in FEATURES or name in labels
     }
 
-    def parse_and_filter(serialized: tf.Tensor) -> dict:
-        """A batch of serialized Examples -> the parsed features of those this split keeps (a smaller batch)."""
+    def parse_and_filter(serialized: tf.Tensor) -> tuple[dict, dict]:
+        """A batch of serialized Examples -> (features, label ids) of those this split keeps (a smaller batch)."""
         examples = tf.io.parse_example(serialized, spec)
         kept_mask = (in_split(examples["record_id"]) == split_index) & (examples["n_lines"] >= min_lines)
         if dropped is not None:
@@ -192,32 +193,55 @@ def load(
         if threshold is not None:
             image_hash = image_hashes(examples["record_id"], examples["path"], examples["segment"])
             kept_mask &= image_hash <= threshold(examples["record_id"])
-        return {name: tf.boolean_mask(values, kept_mask) for name, values in examples.items()}
-
-    def to_element(examples: dict) -> tuple[dict, dict]:
-        features = {name: examples[name] for name in FEATURES}
         pixels = tf.io.decode_raw(examples["image"], pixel_dtype, little_endian=True)
-        features["image"] = tf.reshape(pixels, [-1, height, width])
-        return features, {label: lookup(examples) for label, lookup in label_ids.items()}
+        features = {name: examples[name] for name in FEATURES}
+        features["image"] = tf.reshape(pixels, [-1, height, width])  # dense from here on: masks and gathers copy rows
+        element = features, {label: lookup(examples) for label, lookup in label_ids.items()}
+        return tf.cond(
+            tf.reduce_all(kept_mask),
+            lambda: element,
+            lambda: tf.nest.map_structure(lambda values: tf.boolean_mask(values, kept_mask), element),
+        )
 
     shuffle = split == "train" if shuffle is None else shuffle
     paths = shard_paths(output, "images")
     if shuffle:
         random.Random(seed).shuffle(paths)
     dataset = tf.data.TFRecordDataset(paths, compression_type="GZIP", num_parallel_reads=tf.data.AUTOTUNE)
-    dataset = dataset.batch(READ_BATCH).map(parse_and_filter, num_parallel_calls=tf.data.AUTOTUNE)
-    if shuffle:
-        dataset = dataset.unbatch().shuffle(SHUFFLE_BUFFER, seed=seed).batch(batch_size)
-    else:
-        dataset = dataset.rebatch(batch_size)
-    dataset = dataset.map(to_element, num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = dataset.batch(max(batch_size, READ_BATCH)).map(parse_and_filter, num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = _shuffled_batches(dataset, batch_size, seed) if shuffle else dataset.rebatch(batch_size)
     return dataset.prefetch(tf.data.AUTOTUNE), vocabulary
 
 
+def _shuffled_batches(batches: tf.data.Dataset, batch_size: int, seed: int) -> tf.data.Dataset:
+    """Batches of (features, label ids) -> batches of `batch_size`, shuffled in blocks of about SHUFFLE_BUFFER images.
+
+    The same mixing as a shuffle buffer of that size over shards read in a shuffled,
+    interleaved order, done with one gather per output batch instead of one step per image.
+    Each block's order is a stateless shuffle keyed by a seeded random stream that is drawn
+    anew each epoch, so runs with one seed match and epochs differ.
+    """
+    block_size = batch_size * max(1, -(-SHUFFLE_BUFFER // batch_size))  # whole batches: only the last one is short
+
+    def permuted_batches(block: tuple, key: tf.Tensor) -> tf.data.Dataset:
+        n = tf.shape(block[0]["record_id"], out_type=tf.int64)[0]
+        order = tf.random.experimental.stateless_shuffle(tf.range(n), seed=key)
+        starts = tf.data.Dataset.range(0, n, batch_size)
+        return starts.map(lambda start: tf.nest.map_structure(lambda values: tf.gather(values, order[start : start + batch_size]), block))
+
+    keys = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+    return tf.data.Dataset.zip((batches.rebatch(block_size), keys)).flat_map(permuted_batches)
+
+
 def image_hashes(record_id: tf.Tensor, path: tf.Tensor, segment: tf.Tensor) -> tf.Tensor:
-    """A stable int64 hash in [0, HASH_BUCKETS) of each image's (record_id, path, segment)."""
-    key = tf.strings.join([tf.strings.as_string(record_id), path, tf.strings.as_string(segment)], separator="\0")
-    return tf.strings.to_hash_bucket_fast(key, HASH_BUCKETS)
+    """A stable int64 hash in [0, HASH_BUCKETS) of each image's (record_id, path, segment), for [n] tensors.
+
+    FarmHash Fingerprint64 of the path, XOR that of the little-endian bytes of (record_id,
+    segment), so a batch is hashed without building a string per image (the same value on
+    every little-endian machine and TensorFlow version).
+    """
+    numbers = tf.bitcast(tf.fingerprint(tf.stack([record_id, segment], axis=1)), tf.int64)
+    return tf.math.floormod(tf.bitwise.bitwise_xor(numbers, tf.strings.to_hash_bucket_fast(path, HASH_BUCKETS)), HASH_BUCKETS)
 
 
 def _file_key(record_id: int, path: str) -> str:
