@@ -234,3 +234,17 @@ def test_zenodo_ml_payloads_refuse_a_cut_stream():
     assert list(zenodo_ml.tfrecord_payloads(io.BytesIO(framed * 2))) == [b"payload", b"payload"]
     with pytest.raises(ValueError, match="inside a record"):
         list(zenodo_ml.tfrecord_payloads(io.BytesIO(framed[:-3])))
+
+
+def test_shuffling_mixes_the_order_the_same_way_for_a_seed_and_anew_each_epoch(built):
+    def order(dataset) -> list[tuple]:
+        return image_keys(dataset)
+
+    dataset, _ = tfdata.load(built, "train", fractions=FRACTIONS, shuffle=True, seed=3, batch_size=7)
+    first, second = order(dataset), order(dataset)
+    plain = image_keys(tfdata.load(built, "train", fractions=FRACTIONS, shuffle=False, batch_size=7)[0])
+    assert sorted(first) == sorted(second) == sorted(plain)
+    assert first != second and first != plain
+    assert order(tfdata.load(built, "train", fractions=FRACTIONS, shuffle=True, seed=3, batch_size=7)[0]) == first
+    sizes = [int(features["image"].shape[0]) for features, _ in dataset]
+    assert set(sizes[:-1]) == {7} and 1 <= sizes[-1] <= 7

@@ -217,20 +217,19 @@ def _shuffled_batches(batches: tf.data.Dataset, batch_size: int, seed: int) -> t
     """Batches of (features, label ids) -> batches of `batch_size`, shuffled in blocks of about SHUFFLE_BUFFER images.
 
     The same mixing as a shuffle buffer of that size over shards read in a shuffled,
-    interleaved order, done with one gather per output batch instead of one step per image.
-    Each block's order is a stateless shuffle keyed by a seeded random stream that is drawn
-    anew each epoch, so runs with one seed match and epochs differ.
+    interleaved order, done as one gather per block (in parallel) instead of one step per
+    image. Each block's order is a stateless shuffle keyed by a seeded random stream that is
+    drawn anew each epoch, so runs with one seed match and epochs differ.
     """
     block_size = batch_size * max(1, -(-SHUFFLE_BUFFER // batch_size))  # whole batches: only the last one is short
 
-    def permuted_batches(block: tuple, key: tf.Tensor) -> tf.data.Dataset:
-        n = tf.shape(block[0]["record_id"], out_type=tf.int64)[0]
-        order = tf.random.experimental.stateless_shuffle(tf.range(n), seed=key)
-        starts = tf.data.Dataset.range(0, n, batch_size)
-        return starts.map(lambda start: tf.nest.map_structure(lambda values: tf.gather(values, order[start : start + batch_size]), block))
+    def permute(block: tuple, key: tf.Tensor) -> tuple:
+        order = tf.random.experimental.stateless_shuffle(tf.range(tf.shape(block[0]["record_id"])[0]), seed=key)
+        return tf.nest.map_structure(lambda values: tf.gather(values, order), block)
 
     keys = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-    return tf.data.Dataset.zip((batches.rebatch(block_size), keys)).flat_map(permuted_batches)
+    blocks = tf.data.Dataset.zip((batches.rebatch(block_size), keys)).map(permute, num_parallel_calls=tf.data.AUTOTUNE)
+    return blocks.rebatch(batch_size)
 
 
 def image_hashes(record_id: tf.Tensor, path: tf.Tensor, segment: tf.Tensor) -> tf.Tensor:
