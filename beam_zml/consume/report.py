@@ -333,8 +333,8 @@ def _figure_html(name: str, caption: str) -> str:
     return f'<figure><img src="{name}" alt="{html.escape(caption)}"><figcaption>{html.escape(caption)}</figcaption></figure>'
 
 
-def _percent(part: int, whole: int) -> str:
-    return f"{100 * part / whole:.1f}%" if whole else "-"
+def _percent(part: int, whole: int, decimals: int = 1) -> str:
+    return f"{100 * part / whole:.{decimals}f}%" if whole else "-"
 
 
 def _summary_table(statistics: dict) -> str:
@@ -405,7 +405,7 @@ def _duplicates_section(statistics: dict) -> str:
         "duplicates",
         ["imaged", "all", "non-canonical copies", "% copies"],
         [
-            [what, found[what], found[f"duplicate_{what}"], _percent(found[f"duplicate_{what}"], found[what])]
+            [what, found[what], found[f"duplicate_{what}"], _percent(found[f"duplicate_{what}"], found[what], 2)]
             for what in ("files", "bytes", "images")
         ],
     )
