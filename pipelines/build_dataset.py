@@ -40,7 +40,12 @@ from beam_zml.sources.local import (
     python_stdlib,
     stdlib_sources,
 )
-from beam_zml.transforms import BuildRecordRows, ImagifyFiles, ListRepositoryFiles
+from beam_zml.transforms import (
+    BuildRecordRows,
+    ImagifyFiles,
+    ListRepositoryFiles,
+    MarkCopies,
+)
 from beam_zml.transforms.counters import NAMESPACE
 from beam_zml.transforms.read_records import SOURCE_ERRORS, ReadRecords, RecordsToRead
 from pipelines import options as cli
@@ -144,7 +149,7 @@ def _run(argv: list[str] | None, save_main_session: bool = False) -> tuple[beam.
     listed = read["records"] | "ListRepositoryFiles" >> ListRepositoryFiles(limits, client_settings, args.exclude_pattern)
     imaged = listed["files"] | "ImagifyFiles" >> ImagifyFiles(settings)
     record_rows = listed["outcomes"] | "BuildRecordRows" >> BuildRecordRows(imaged["rows"])
-    file_rows = imaged["rows"] | "DropRecordKey" >> beam.Values()
+    file_rows = imaged["rows"] | "DropRecordKey" >> beam.Values() | "MarkCopies" >> MarkCopies()
     errors = (read[SOURCE_ERRORS], listed["errors"], imaged["errors"]) | "AllErrors" >> beam.Flatten()
     tag = output.run_tag
     shards = (

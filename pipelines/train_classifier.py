@@ -74,6 +74,19 @@ def parser() -> argparse.ArgumentParser:
         help="shares of the repositories in each split (default: 0.8 0.1 0.1)",
     )
     train.add_argument(
+        "--split-by",
+        choices=tfdata.SPLIT_BY,
+        default="stratified",
+        help="place whole repositories so every class is in every split they allow (stratified, on --label), "
+        "or by a hash of each repository, stable as the dataset grows (default: %(default)s)",
+    )
+    train.add_argument("--split-seed", type=int, default=0, help="breaks ties of the stratified split (default: %(default)s)")
+    train.add_argument(
+        "--dedup",
+        action="store_true",
+        help="read each content (SWHID) once, in the first split that holds it, so no test image repeats a train image",
+    )
+    train.add_argument(
         "--output-dir", metavar="DIR", help="where to write metrics.json, confusion_matrix.png, model.keras (default: OUT/model)"
     )
     train.add_argument(
@@ -107,6 +120,9 @@ def run(argv: list[str] | None = None) -> dict:
             min_lines=args.min_lines,
             max_images_per_repository=args.max_images_per_repository,
             fractions=args.fractions,
+            split_by=args.split_by,
+            split_seed=args.split_seed,
+            dedup=args.dedup,
             min_count=args.min_count,
             seed=args.seed,
         )
@@ -116,6 +132,18 @@ def run(argv: list[str] | None = None) -> dict:
     for name, summary in summaries.items():
         if not summary["images"]:
             cli.fail(PROG, f"the {name} split has no images: the dataset needs more repositories (or a lower --min-lines)")
+    class_counts = {
+        name: {vocabulary[index]: n for index, n in sorted(summary["per_label"].items(), key=lambda item: (-item[1], item[0]))}
+        for name, summary in summaries.items()
+    }
+    for name, summary in summaries.items():
+        classes = ", ".join(f"{value} {n:,}" for value, n in class_counts[name].items())
+        missing = [value for value in class_counts["train"] if value not in class_counts[name]]
+        print(
+            f"{name}: {summary['images']:,} images from {summary['repositories']:,} repositories; {classes}"
+            + (f"; no {', '.join(missing)}" if missing else ""),
+            file=sys.stderr,
+        )
 
     def batches(name: str) -> tf.data.Dataset:
         """The model's inputs, telling Keras how many batches there are (filters hide it), so epochs end cleanly."""
@@ -157,6 +185,7 @@ def run(argv: list[str] | None = None) -> dict:
     for name, summary in summaries.items():
         metrics[f"n_{name}_images"] = summary["images"]
         metrics[f"n_{name}_repositories"] = summary["repositories"]
+        metrics[f"n_{name}_per_class"] = class_counts[name]
     write_outputs(args.output_dir or tf.io.gfile.join(args.data, "model"), metrics, matrix, model)
     return metrics
 

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import collections
+import io
 import json
 import shutil
+import subprocess
+import sys
 import sysconfig
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from beam_zml.consume import tfdata
+from beam_zml.consume import tfdata, zenodo_ml
 from beam_zml.consume.dataset import read_examples, read_rows
+from beam_zml.core import examples as examples_module
 from pipelines import build_dataset
 
 STDLIB_MODULES = [
@@ -112,8 +116,9 @@ def test_splits_hold_disjoint_repositories_and_together_every_image(built, examp
     assert not records["train"] & records["test"]
     assert not records["validation"] & records["test"]
     assert sorted(key for found in keys.values() for key in found) == sorted(examples)
+    placed = tfdata.splits(built, fractions=FRACTIONS)
     for split, found in records.items():
-        assert {tfdata.split_of(record_id, FRACTIONS) for record_id in found} == {split}
+        assert {placed[record_id] for record_id in found} == {split}
 
 
 def test_split_of_is_stable_and_follows_the_fractions():
@@ -154,7 +159,8 @@ def test_the_cap_keeps_exactly_that_many_images_of_each_repository_the_same_each
     again = image_keys(
         tfdata.load(built, "train", min_lines=min_lines, max_images_per_repository=cap, fractions=FRACTIONS, seed=7)[0]
     )
-    assert set(again) == {key for key in kept if tfdata.split_of(key[0], FRACTIONS) == "train"}
+    placed = tfdata.splits(built, fractions=FRACTIONS)
+    assert set(again) == {key for key in kept if placed[key[0]] == "train"}
 
 
 def test_the_cap_spans_all_records_of_one_concept(built):
@@ -183,7 +189,62 @@ def test_images_come_in_the_pixel_dtype_of_the_dataset(tmp_path):
     (repository / "smile.py").write_text("print('😀')\n")
     output = str(tmp_path / "dataset")
     build_dataset.run(["--local", str(repository), "--output", output, "--pixel-dtype", "int32"])
-    dataset, _ = tfdata.load(output, tfdata.split_of(next(read_rows(output, "records"))["record_id"]), labels=())
+    dataset, _ = tfdata.load(output, tfdata.splits(output)[next(read_rows(output, "records"))["record_id"]], labels=())
     ((features, _),) = dataset
     assert features["image"].dtype.name == "int32"
     assert features["image"][0, 0, 7].numpy() == ord("😀")
+
+
+def test_zenodo_ml_loaders_give_the_images_tf_data_reads_and_the_tree_and_record(built, examples):
+    records = {row["record_id"]: row for row in read_rows(built, "records")}
+    for record_id in sorted(records)[:3]:
+        images = zenodo_ml.load_images(built, record_id)
+        expected = collections.defaultdict(dict)
+        for (rid, path, segment), example in examples.items():
+            if rid == record_id:
+                expected[path][segment] = example["image"]
+        assert sorted(images) == sorted(expected) and list(images) == sorted(images)
+        for path, arrays in images.items():
+            assert len(arrays) == len(expected[path])
+            for segment, array in enumerate(arrays):
+                assert array.shape == (80, 80) and array.dtype == np.uint16
+                np.testing.assert_array_equal(array, expected[path][segment])
+        metadata = zenodo_ml.load_metadata(built, record_id)
+        assert metadata["tree"] == records[record_id]["tree"] and metadata["tree"][0]["path"] == ""
+        assert metadata["hit"] is None  # local repositories have no Zenodo record
+        assert metadata["record"]["record_id"] == record_id and "tree" not in metadata["record"]
+    with pytest.raises(KeyError, match="record 1 is not in"):
+        zenodo_ml.load_images(built, 1)
+    with pytest.raises(KeyError, match="record 1 is not in"):
+        zenodo_ml.load_metadata(built, 1)
+
+
+def test_zenodo_ml_loaders_never_import_tensorflow(built):
+    record_id = next(read_rows(built, "records"))["record_id"]
+    script = (
+        "import sys; from beam_zml.consume.zenodo_ml import load_images, load_metadata; "
+        f"images = load_images({built!r}, {record_id}); load_metadata({built!r}, {record_id}); "
+        "assert images and 'tensorflow' not in sys.modules, sorted(m for m in sys.modules if 'tensorflow' in m)[:3]"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True)
+
+
+def test_zenodo_ml_payloads_refuse_a_cut_stream():
+    framed = examples_module.tfrecord_frame(b"payload")
+    assert list(zenodo_ml.tfrecord_payloads(io.BytesIO(framed * 2))) == [b"payload", b"payload"]
+    with pytest.raises(ValueError, match="inside a record"):
+        list(zenodo_ml.tfrecord_payloads(io.BytesIO(framed[:-3])))
+
+
+def test_shuffling_mixes_the_order_the_same_way_for_a_seed_and_anew_each_epoch(built):
+    def order(dataset) -> list[tuple]:
+        return image_keys(dataset)
+
+    dataset, _ = tfdata.load(built, "train", fractions=FRACTIONS, shuffle=True, seed=3, batch_size=7)
+    first, second = order(dataset), order(dataset)
+    plain = image_keys(tfdata.load(built, "train", fractions=FRACTIONS, shuffle=False, batch_size=7)[0])
+    assert sorted(first) == sorted(second) == sorted(plain)
+    assert first != second and first != plain
+    assert order(tfdata.load(built, "train", fractions=FRACTIONS, shuffle=True, seed=3, batch_size=7)[0]) == first
+    sizes = [int(features["image"].shape[0]) for features, _ in dataset]
+    assert set(sizes[:-1]) == {7} and 1 <= sizes[-1] <= 7

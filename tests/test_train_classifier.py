@@ -15,7 +15,7 @@ from tests.test_tfdata import FRACTIONS, build_small_dataset
 METRIC_KEYS = {
     "label", "accuracy", "macro_f1", "per_class", "majority_class", "vocabulary", "epochs_run", "options",
     "n_train_images", "n_train_repositories", "n_validation_images", "n_validation_repositories",
-    "n_test_images", "n_test_repositories",
+    "n_test_images", "n_test_repositories", "n_train_per_class", "n_validation_per_class", "n_test_per_class",
 }  # fmt: skip
 
 
@@ -25,7 +25,7 @@ def built(tmp_path_factory) -> str:
 
 
 @pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")  # Keras 3.15's model.save on numpy 2
-def test_one_epoch_writes_metrics_beside_the_majority_baseline_and_a_confusion_matrix_png(built, tmp_path):
+def test_one_epoch_writes_metrics_beside_the_majority_baseline_and_a_confusion_matrix_png(built, tmp_path, capsys):
     fractions = [str(fraction) for fraction in FRACTIONS]
     argv = ["--data", built, "--epochs", "1", "--min-count", "1", "--fractions", *fractions, "--output-dir", str(tmp_path)]
     assert train_classifier.main(argv) == 0
@@ -38,6 +38,10 @@ def test_one_epoch_writes_metrics_beside_the_majority_baseline_and_a_confusion_m
     )
     n_repositories = metrics["n_train_repositories"] + metrics["n_validation_repositories"] + metrics["n_test_repositories"]
     assert n_repositories == 24
+    for split in ("train", "validation", "test"):  # the stratified split puts every language in every split
+        assert set(metrics[f"n_{split}_per_class"]) == {"Python", "C", "Markdown", "JSON"}
+        assert sum(metrics[f"n_{split}_per_class"].values()) == metrics[f"n_{split}_images"]
+    assert "test: " in capsys.readouterr().err
     assert sum(figures["support"] for figures in metrics["per_class"].values()) == metrics["n_test_images"]
     for figures in metrics["per_class"].values():
         assert set(figures) == {"precision", "recall", "f1", "support"}
@@ -76,6 +80,8 @@ def test_confusion_matrix_counts_true_by_predicted():
         (["--data", "{built}", "--label", "colour"], "invalid choice: 'colour'"),
         (["--data", "{built}", "--fractions", "0.5", "0.5", "0.5"], "--fractions: fractions must be"),
         (["--data", "{built}", "--epochs", "0"], "must be a positive integer"),
+        (["--data", "{built}", "--fractions", "1", "0", "0"], "the validation split has no images"),
+        (["--data", "{built}", "--split-by", "random"], "invalid choice: 'random'"),
     ],
 )
 def test_bad_input_gets_one_line_and_exit_status_2(built, tmp_path, capsys, argv, message):

@@ -7,7 +7,8 @@ the page. Every number a plot shows is also in a table of the page, for readers
 who want the exact value and for tests.
 
 files/ can hold millions of rows, so it is read once, as a stream, into counters;
-only the few fields of records/ that the report uses are kept (never the trees).
+only the few fields of records/ that the report uses are kept (never the trees), and
+of files/ only COPY_FIELDS of imaged files, which duplicates and leakage need at once.
 """
 
 from __future__ import annotations
@@ -29,6 +30,12 @@ from beam_zml.consume.dataset import (
     read_rows,
     require_dataset,
 )
+from beam_zml.core.duplicates import (
+    duplication,
+    is_copy_candidate,
+    leakage_with_and_without_dedup,
+)
+from beam_zml.core.splits import SPLIT_BY, record_splits
 
 PROG = "zml report"
 
@@ -45,8 +52,14 @@ REPOSITORY_FILES: dict[str, Callable[[str], bool]] = {
 
 NO_EXTENSION = "(none)"
 NO_LANGUAGE = "(unknown)"
-RECORD_FIELDS = ("record_id", "status", "error", "title", "archive_url", "n_files", "n_imaged", "n_images", "n_bytes")
+RECORD_FIELDS = (
+    "record_id", "concept_id", "status", "error", "title", "archive_url", "n_files", "n_imaged", "n_images", "n_bytes",
+)  # fmt: skip
 LARGEST_REPOSITORIES = 10
+TOP_DUPLICATES = 20
+COPY_FIELDS = ("record_id", "path", "swhid", "status", "n_segments", "size", "language")  # what duplicates and leakage read
+# The splits the leakage table checks: those of tfdata.load's defaults, stratified on language and by hash.
+LEAKAGE_SPLITS = {"fractions": (0.8, 0.1, 0.1), "label": "language", "seed": 0}
 
 
 def repository_file_kinds(path: str) -> list[str]:
@@ -123,7 +136,8 @@ def distribution(values: list[int]) -> dict:
 def dataset_statistics(manifest: dict, records: list[dict], files: Iterable[dict], errors: Iterable[dict]) -> dict:
     """Everything the report shows, from dataset.json and the rows of records/, files/ and errors/."""
     ok = [record for record in records if record["status"] == "ok"]
-    counted = count_files(files, {record["record_id"] for record in ok})
+    copies: list[dict] = []  # the few fields of imaged files, for the passes that need every row at once
+    counted = count_files(_keeping_copies(files, copies), {record["record_id"] for record in ok})
     counts = manifest["counts"]
     error_types = collections.Counter((error["stage"], error["error_type"]) for error in errors)
     return {
@@ -150,7 +164,20 @@ def dataset_statistics(manifest: dict, records: list[dict], files: Iterable[dict
         "per_repository_values": {field: [record[field] for record in ok] for field in ("n_files", "n_images")},
         "failed_records": [record for record in records if record["status"] != "ok"],
         "errors": [{"stage": stage, "error_type": kind, "count": n} for (stage, kind), n in error_types.most_common()],
+        "duplicates": duplication(copies, TOP_DUPLICATES),
+        "leakage": {
+            split_by: leakage_with_and_without_dedup(copies, record_splits(records, copies, split_by=split_by, **LEAKAGE_SPLITS))
+            for split_by in SPLIT_BY
+        },
     }
+
+
+def _keeping_copies(files: Iterable[dict], copies: list[dict]) -> Iterable[dict]:
+    """`files` unchanged, appending COPY_FIELDS of each imaged file with a SWHID to `copies` on the way."""
+    for row in files:
+        if is_copy_candidate(row):
+            copies.append({field: row[field] for field in COPY_FIELDS})
+        yield row
 
 
 def read_statistics(output: str) -> dict:
@@ -310,8 +337,8 @@ def _figure_html(name: str, caption: str) -> str:
     return f'<figure><img src="{name}" alt="{html.escape(caption)}"><figcaption>{html.escape(caption)}</figcaption></figure>'
 
 
-def _percent(part: int, whole: int) -> str:
-    return f"{100 * part / whole:.1f}%" if whole else "-"
+def _percent(part: int, whole: int, decimals: int = 1) -> str:
+    return f"{100 * part / whole:.{decimals}f}%" if whole else "-"
 
 
 def _summary_table(statistics: dict) -> str:
@@ -376,6 +403,43 @@ def _repositories_section(statistics: dict) -> str:
     )
 
 
+def _duplicates_section(statistics: dict) -> str:
+    found = statistics["duplicates"]
+    rates = _table(
+        "duplicates",
+        ["imaged", "all", "non-canonical copies", "% copies"],
+        [
+            [what, found[what], found[f"duplicate_{what}"], _percent(found[f"duplicate_{what}"], found[what], 2)]
+            for what in ("files", "bytes", "images")
+        ],
+    )
+    top = _table(
+        "top_duplicates",
+        ["path (canonical copy)", "swhid", "record", "copies", "records", "bytes"],
+        [[row["path"], row["swhid"], str(row["record_id"]), row["copies"], row["records"], row["bytes"]] for row in found["top"]],
+        text_columns=3,
+    )
+    leakage_rows = [
+        [split_by, dedup.replace("_", " "), counts["test_images"], counts["leaked_images"],
+         _percent(counts["leaked_images"], counts["test_images"]), counts["leaked_files"]]
+        for split_by, by_dedup in statistics["leakage"].items()
+        for dedup, counts in by_dedup.items()
+    ]  # fmt: skip
+    fractions = "/".join(f"{fraction:g}" for fraction in LEAKAGE_SPLITS["fractions"])
+    return (
+        f"<p>{found['contents']:,} distinct contents (SWHIDs) among {found['files']:,} imaged files. A copy is a file whose "
+        "content an earlier file already has (lowest record id, then path, is canonical): the files/ rows mark it with "
+        "n_copies and is_canonical, and <code>tfdata.load(dedup=True)</code> reads each content once.</p>"
+        + rates
+        + f"<h3>Most copied contents (the first {TOP_DUPLICATES})</h3>"
+        + top
+        + f"<h3>Leakage: test images whose content is also in train</h3><p>Splits of <code>tfdata.load</code> "
+        f"({fractions}, stratified on language, or by a hash of the repository). With dedup a content is kept once, "
+        "in the first split that holds it (train, then validation, then test), so none can leak.</p>"
+        + _table("leakage", ["split by", "read", "test images", "leaked images", "% of test", "leaked files"], leakage_rows, 2)
+    )
+
+
 def _errors_section(statistics: dict) -> str:
     failed = statistics["failed_records"]
     return (
@@ -421,6 +485,7 @@ def render_html(statistics: dict, output: str, top: int) -> str:
             ["file at the root", "repositories", f"% of {repositories:,}"],
             [[kind, n, _percent(n, repositories)] for kind, n in statistics["repository_files"].items()],
         ),
+        "Duplicates": _duplicates_section(statistics),
         "Skipped files": _figure_html("skipped.png", "Why files were not imaged: binary, too large, empty, links and the like.")
         + _table("skipped", ["reason", "files", "bytes"], [[row["name"], row["files"], row["bytes"]] for row in statistics["skipped"]]),
         "Errors": _errors_section(statistics),
@@ -466,7 +531,8 @@ def parser() -> argparse.ArgumentParser:
     report = ArgumentParser(
         prog=PROG,
         description="Write an HTML page with plots of a built dataset: extensions, languages, their rank-frequency, "
-        "repository sizes, README/LICENSE/CITATION.cff/.zenodo.json/Dockerfile/Singularity files, skip reasons.",
+        "repository sizes, README/LICENSE/CITATION.cff/.zenodo.json/Dockerfile/Singularity files, duplicated files "
+        "and test-into-train leakage, skip reasons.",
         allow_abbrev=False,
     )
     report.add_argument("output", metavar="OUT", help="a dataset built by zml build (local path or Beam FileSystems URL)")

@@ -4,7 +4,8 @@ repository's files, image the files, build the record rows. Each module wires pl
 """
 
 from beam_zml.transforms.build_records import BuildRecordRows
+from beam_zml.transforms.duplicates import MarkCopies
 from beam_zml.transforms.image_files import ImagifyFiles
 from beam_zml.transforms.list_files import ListRepositoryFiles
 
-__all__ = ["BuildRecordRows", "ImagifyFiles", "ListRepositoryFiles"]
+__all__ = ["BuildRecordRows", "ImagifyFiles", "ListRepositoryFiles", "MarkCopies"]
