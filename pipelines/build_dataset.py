@@ -32,6 +32,7 @@ from beam_zml.sinks.write_shards import (
 from beam_zml.transforms import BuildRecordRows, ImagifyFiles, ListRepositoryFiles
 from beam_zml.transforms.counters import NAMESPACE
 from beam_zml.transforms.read_records import ReadRecords, RecordsToRead
+from beam_zml.transforms.zenodo_clients import ZenodoClients
 from pipelines import options as cli
 
 PROG = "zml build"
@@ -97,9 +98,9 @@ def run(argv: list[str] | None = None, save_main_session: bool = False) -> beam.
     }
 
     pipeline = beam.Pipeline(options=pipeline_options)
-    records = pipeline | "ReadRecords" >> ReadRecords(to_read, zenodo)
-    client_settings = None if args.local else zenodo  # local code needs no Zenodo client
-    listed = records | "ListRepositoryFiles" >> ListRepositoryFiles(limits, client_settings, args.exclude_pattern)
+    clients = None if args.local else ZenodoClients(zenodo)  # one client per worker process; local code needs none
+    records = pipeline | "ReadRecords" >> ReadRecords(to_read, clients)
+    listed = records | "ListRepositoryFiles" >> ListRepositoryFiles(limits, clients, args.exclude_pattern)
     imaged = listed["files"] | "ImagifyFiles" >> ImagifyFiles(settings)
     record_rows = listed["outcomes"] | "BuildRecordRows" >> BuildRecordRows(imaged["rows"])
     file_rows = imaged["rows"] | "DropRecordKey" >> beam.Values()

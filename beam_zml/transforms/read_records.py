@@ -2,35 +2,53 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 
 import apache_beam as beam
 
-from beam_zml.core.records import RecordSource
+from beam_zml.core.records import RecordSource, record_id_of
 from beam_zml.sources.harvest import SearchQuery, harvest
-from beam_zml.sources.zenodo import ZenodoClient, ZenodoSettings
 from beam_zml.transforms.counters import inc
+from beam_zml.transforms.zenodo_clients import ZenodoClients
 
 
 def zenodo_source(record: int | dict) -> RecordSource:
-    """A record to fetch: an id (its metadata is fetched later) or the record's JSON."""
+    """A record to fetch: an id (its metadata is fetched later) or the record's JSON.
+
+    A JSON without a usable id still becomes a record (so that it is counted and fails with the reason):
+    its id is a stable positive number made from its JSON text.
+    """
     if isinstance(record, dict):
-        title = (record.get("metadata") or {}).get("title") or record.get("title")
-        return RecordSource(int(record["id"]), "", None, title=title, raw=record)
+        record_id = record_id_of(record)
+        if record_id is None:
+            digest = hashlib.sha1(json.dumps(record, sort_keys=True, default=repr).encode("utf-8")).digest()
+            record_id = int.from_bytes(digest[:7], "big")
+        return RecordSource(record_id, "", None, raw=record)
     return RecordSource(int(record), "", None)
+
+
+def parse_record_line(line: str) -> dict:
+    """One line of a records JSON-lines file; a line that is not a JSON object is kept as the value of
+    "unparsed", so that its record fails with the reason instead of stopping the run."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        record = None
+    return record if isinstance(record, dict) else {"unparsed": line[:10_000]}
 
 
 class _HarvestFn(beam.DoFn):
     """The whole search, in one place: it is sequential anyway, paced at the search limit."""
 
-    def __init__(self, settings: ZenodoSettings, max_records: int | None, cap: int):
-        self._settings = settings
+    def __init__(self, clients: ZenodoClients, max_records: int | None, cap: int):
+        self._clients = clients
         self._max_records = max_records
         self._cap = cap
 
     def setup(self):
-        self._client = ZenodoClient(self._settings)
+        self._client = self._clients.acquire()  # the process's client, shared with the other stages
 
     def process(self, query: SearchQuery):
         for record in harvest(
@@ -38,9 +56,6 @@ class _HarvestFn(beam.DoFn):
         ):
             inc("records_harvested")
             yield zenodo_source(record)
-
-    def teardown(self):
-        self._client.close()
 
 
 @dataclass(frozen=True)
@@ -76,7 +91,7 @@ class ReadRecords(beam.PTransform):
     """The pipeline's start -> a RecordSource per record to build, from `records`; `zenodo` is needed for a search."""
 
     records: RecordsToRead
-    zenodo: ZenodoSettings | None = None
+    zenodo: ZenodoClients | None = None
 
     def expand(self, pipeline):
         records = self.records
@@ -88,7 +103,7 @@ class ReadRecords(beam.PTransform):
             sources = (
                 pipeline
                 | "ReadLines" >> beam.io.ReadFromText(records.records_jsonl)
-                | "Parse" >> beam.Map(json.loads)
+                | "Parse" >> beam.Map(parse_record_line)
                 | "JsonToSource" >> beam.Map(zenodo_source)
             )
         else:
