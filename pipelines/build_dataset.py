@@ -56,6 +56,9 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument("--output", required=True, metavar="OUT", help="output folder: a local path or a Beam FileSystems URL")
     build.add_argument("--overwrite", action="store_true", help="replace a dataset already in OUT")
     build.add_argument("--resume", action="store_true", help="add to the dataset in OUT only the records it lacks")
+    build.add_argument(
+        "--retry-failed", action="store_true", help="with --resume: build the records whose row is failed again, replacing their rows"
+    )
     cli.add_search_options(build)
     cli.add_zenodo_options(build)
     cli.add_image_options(build)
@@ -83,8 +86,11 @@ def run(argv: list[str] | None = None, save_main_session: bool = False) -> beam.
     pipeline_options.view_as(SetupOptions).save_main_session = save_main_session
     recorded_options = {**settings.__dict__, **limits.__dict__}
     to_read = records_to_read(args, build)
+    if args.retry_failed and not args.resume:
+        build.error("--retry-failed needs --resume")
     try:
-        output = prepare_output(args.output, overwrite=args.overwrite, resume=args.resume, options=recorded_options)
+        output = prepare_output(args.output, overwrite=args.overwrite, resume=args.resume, options=recorded_options,
+                                retry_failed=args.retry_failed)
     except OutputError as error:
         build.error(str(error))
     to_read = dataclasses.replace(to_read, done=output.done)

@@ -69,7 +69,7 @@ def fast(server: ZenodoServer) -> list[str]:
     return [
         "--zenodo-url", server.url, "--github-url", server.url,
         "--requests-per-minute", "3000", "--search-requests-per-minute", "3000",
-        "--retry-initial-seconds", "0.05",
+        "--retry-initial-seconds", "0.05", "--requests-per-hour", "180000",
     ]
 
 

@@ -129,6 +129,15 @@ def record_id_of(raw) -> int | None:
     return None
 
 
+def resource_type(raw: dict) -> str | None:
+    """The record's resource type in the legacy words ("software", "publication"), from either shape; None if unknown."""
+    try:
+        kind = _resource_type(raw)
+    except (TypeError, ValueError, AttributeError):
+        return None
+    return kind if isinstance(kind, str) else None
+
+
 def github_url(related_identifiers: list[dict]) -> str | None:
     """The github.com/OWNER/REPO/tree/TAG url that the GitHub integration records as isSupplementTo.
 
