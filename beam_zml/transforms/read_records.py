@@ -105,6 +105,9 @@ class ReadRecords(beam.PTransform):
                 | "ReadLines" >> beam.io.ReadFromText(records.records_jsonl)
                 | "Parse" >> beam.Map(parse_record_line)
                 | "JsonToSource" >> beam.Map(zenodo_source)
+                | "KeyById" >> beam.Map(lambda source: (source.record_id, source))
+                | "GroupById" >> beam.GroupByKey()
+                | "OncePerId" >> beam.Map(_one_per_id)
             )
         else:
             sources = (
@@ -115,6 +118,15 @@ class ReadRecords(beam.PTransform):
         if records.done:
             sources = sources | "SkipRecordsDone" >> beam.Filter(_not_done, records.done)
         return sources
+
+
+def _one_per_id(element) -> RecordSource:
+    """A records file may list a record twice (merged harvests): one row per record id, the same one on every run."""
+    _, sources = element
+    sources = sorted(sources, key=lambda source: json.dumps(source.raw, sort_keys=True, default=repr))
+    if len(sources) > 1:
+        inc("records_duplicate", len(sources) - 1)
+    return sources[0]
 
 
 def _not_done(source: RecordSource, done: frozenset) -> bool:
