@@ -9,6 +9,7 @@ import copy
 import hashlib
 import io
 import json
+import re
 import string
 import tarfile
 from pathlib import Path
@@ -270,3 +271,125 @@ def test_server_answers_as_zenodo_does(server, tmp_path):
     assert response.json()["hits"]["hits"][0]["parent"] == {"id": "-99"}
     redirect = requests.get(f"{server.url}/owner/repo/archive/refs/tags/v1.zip", allow_redirects=False)
     assert redirect.status_code == 302 and redirect.headers["Location"].startswith("http://localhost:")
+
+
+# --- 5. Zenodo's monthly export as a source --------------------------------------------------------------------------
+
+def make_export(path: Path, server: ZenodoServer | None = None, *, concepts: int = 120) -> dict:
+    """A records-json.tar.gz as Zenodo's exporter writes it: one InvenioRDM JSON per record, every version.
+
+    Each concept has 1 to 3 versions (the last is_latest); every fifth is a dataset, every seventh a
+    publication-article; versions are created a day apart from 2020-01-01. Returns what a filter should give.
+    """
+    buffer = io.BytesIO()
+    latest_software, all_software = [], []
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        record_id = 10_000
+        for concept in range(concepts):
+            kind = "dataset" if concept % 5 == 0 else "publication-article" if concept % 7 == 0 else "software"
+            versions = 1 + concept % 3
+            for version in range(versions):
+                record_id += 1
+                legacy = github_record(record_id, "org", f"repo{concept}", f"v{version}",
+                                       created=f"2020-{1 + concept % 12:02d}-{1 + version:02d}T10:00:00+00:00")
+                legacy["conceptrecid"] = str(90_000 + concept)
+                legacy["metadata"]["resource_type"] = {"type": kind.split("-")[0], "subtype": kind.split("-")[1]} if "-" in kind else {"type": kind}
+                if server is not None and kind == "software":
+                    legacy = server.add_record(legacy, {f"org/repo{concept}-v{version}.zip": zipball(f"org-repo{concept}", {"m.py": SOURCE})})
+                record = to_inveniordm(legacy, is_latest=version == versions - 1)
+                if server is None:
+                    record["files"] = {"enabled": True, "entries": {"code.zip": {"key": "code.zip", "size": 10, "checksum": "md5:" + "0" * 32}}}
+                data = json.dumps(record).encode()
+                info = tarfile.TarInfo(f"records/{record_id}.json")
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+                if kind == "software":
+                    all_software.append(record_id)
+                    if version == versions - 1:
+                        latest_software.append(record_id)
+    path.write_bytes(buffer.getvalue())
+    return {"latest_software": latest_software, "all_software": all_software, "records": record_id - 10_000}
+
+
+def harvested_ids(path: Path) -> list[int]:
+    return [int(json.loads(line)["id"]) for line in path.read_text().splitlines()]
+
+
+def test_harvest_from_an_export_applies_the_search_filters(tmp_path):
+    from pipelines import harvest_records
+
+    export = tmp_path / "records-json.tar.gz"
+    expected = make_export(export)
+    assert expected["records"] > 200 and len(expected["all_software"]) > len(expected["latest_software"])
+    out = tmp_path / "latest.jsonl"
+    assert harvest_records.run(["--from-export", str(export), "--output", str(out)]) == len(expected["latest_software"])
+    assert sorted(harvested_ids(out)) == expected["latest_software"]
+
+    harvest_records.run(["--from-export", str(export), "--output", str(out), "--all-versions"])
+    assert sorted(harvested_ids(out)) == expected["all_software"]
+    harvest_records.run(["--from-export", str(export), "--output", str(out), "--type", "publication-article", "--all-versions"])
+    articles = [json.loads(line)["metadata"]["resource_type"]["id"] for line in out.read_text().splitlines()]
+    assert articles and set(articles) == {"publication-article"}
+    harvest_records.run(["--from-export", str(export), "--output", str(out), "--since", "2020-03-01", "--until", "2020-05-01",
+                         "--exclude-pattern", "repo3[0-9]", "--max-records", "5"])
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(records) == 5 and all("2020-03" <= r["created"][:7] <= "2020-04" for r in records)
+    assert not any(re.search("repo3[0-9]", r["metadata"]["title"]) for r in records)
+
+
+def test_harvest_from_an_export_then_build(server, tmp_path):
+    from pipelines import harvest_records
+
+    export = tmp_path / "records-json.tar.gz"
+    expected = make_export(export, server, concepts=12)
+    server.exports["records-json.tar.gz"] = export.read_bytes()
+    harvested = tmp_path / "records.jsonl"
+    harvest_records.run(["--from-export", f"{server.url}/api/exporter/records-json.tar.gz", "--output", str(harvested)])
+    searches = [entry for entry in server.log if entry.path == "/api/records"]
+    assert not searches, "no search request at all"
+    rows = build(tmp_path / "out", server, "--records-jsonl", str(harvested))
+    assert sorted(rows) == expected["latest_software"] and {row["status"] for row in rows.values()} == {"ok"}
+
+
+def test_harvest_from_an_export_refuses_a_query_and_a_bad_file(tmp_path, capsys):
+    from pipelines import harvest_records
+
+    (tmp_path / "bad.tar.gz").write_bytes(b"not a tar")
+    for argv in (["--query", "x"], []):
+        with pytest.raises(SystemExit) as exit_info:
+            harvest_records.run(["--from-export", str(tmp_path / "bad.tar.gz"), "--output", str(tmp_path / "o.jsonl"), *argv])
+        assert exit_info.value.code == 2
+    assert not (tmp_path / "o.jsonl").exists()
+
+
+# --- 6. long runs ----------------------------------------------------------------------------------------------------
+
+def test_resume_retry_failed_replaces_failed_rows(server, tmp_path):
+    good = zipball("top", {"a.py": SOURCE})
+    server.add_record(plain_record(951, "Always fine"), {"a.zip": good})
+    server.add_record(plain_record(952, "Down at first"), {"b.zip": good})
+    server.add_record(plain_record(953, "Gone for good"))
+    server.inject("/api/records/952/files/b.zip/content", "503", times=100)
+    output = tmp_path / "out"
+    first = build(output, server, "--ids", "951,952,953", "--max-attempts", "2")
+    assert {i: row["status"] for i, row in first.items()} == {951: "ok", 952: "failed", 953: "failed"}
+    server._faults.clear()
+    server.log.clear()
+
+    build(output, server, "--ids", "951,952,953", "--resume", "--retry-failed")
+    rows = list(read_rows(str(output), "records"))
+    assert sorted((row["record_id"], row["status"]) for row in rows) == [(951, "ok"), (952, "ok"), (953, "failed")]
+    assert not server.requests_to("/api/records/951"), "an ok record is not fetched again"
+    manifest = read_manifest(str(output))
+    assert manifest["counts"]["records"] == {"total": 3, "ok": 2, "failed": 1}
+    errors = list(read_errors(str(output)))
+    assert len(errors) == manifest["counts"]["errors"] and not any(e["record_id"] == 952 for e in errors)
+    assert [e["record_id"] for e in errors if e["stage"] == "list_files"] == [953]
+    files = [(row["record_id"], row["path"]) for row in read_rows(str(output), "files")]
+    assert sorted(files) == [(951, "a.py"), (952, "a.py")]
+
+
+def test_retry_failed_needs_resume(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        build_dataset.run(["--ids", "1", "--output", str(tmp_path / "o"), "--retry-failed"])
+    assert exit_info.value.code == 2 and "--retry-failed needs --resume" in capsys.readouterr().err

@@ -173,6 +173,7 @@ class ZenodoServer:
         self.deleted: dict[int, dict] = {}  # record id -> tombstone
         self.hidden: set[int] = set()
         self.archives: dict[tuple[str, str, str], bytes] = {}
+        self.exports: dict[str, bytes] = {}  # /api/exporter/<name>: the monthly dumps, e.g. records-json.tar.gz
         self.log: list[LoggedRequest] = []
         self.injected_429s = 0
         self.earned_429s = 0
@@ -335,6 +336,9 @@ class ZenodoServer:
             return self._record(found.group(1), entry.shape)
         if found := re.fullmatch(r"/api/records/([^/]+)/files/(.+)/content", path):
             return self._file(found.group(1), found.group(2))
+        if found := re.fullmatch(r"/api/exporter/(.+)", path):
+            data = self.exports.get(found.group(1))
+            return Reply(200, data, {"Content-Type": "application/octet-stream"}) if data is not None else json_reply(404, {"status": 404})
         if found := re.fullmatch(r"/records/([^/]+)/files/(.+)", path):  # links.download: ?download=1
             return self._file(found.group(1), found.group(2))
         if found := re.fullmatch(r"/([^/]+)/([^/]+)/archive/refs/tags/(.+)\.zip", path):
