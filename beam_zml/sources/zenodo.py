@@ -114,15 +114,14 @@ class Window:
     def wait(self) -> None:
         """Block until one more request fits in the window, and count it."""
         with self._lock:
-            now = self._clock()
-            while self._sent and self._sent[0] <= now - self.seconds:
-                self._sent.popleft()
-            if len(self._sent) >= self.limit:
-                free_at = self._sent[len(self._sent) - self.limit] + self.seconds
-                self._sleep(free_at - now)
-                now = max(self._clock(), free_at)
+            while True:
+                now = self._clock()
                 while self._sent and self._sent[0] <= now - self.seconds:
                     self._sent.popleft()
+                if len(self._sent) < self.limit:
+                    break
+                free_at = self._sent[len(self._sent) - self.limit] + self.seconds
+                self._sleep(max(free_at - now, 0.001))  # at least a millisecond, whatever the clock's rounding
             self._sent.append(now)
 
 
