@@ -3,7 +3,7 @@
 fastavro's writer raises on the first value of a wrong type, and a raise in a sink stops the whole run. So
 every row is fitted here first: each field is validated against its own schema with `fastavro.validation`,
 a field that does not fit is replaced by its default (or, if the schema gives none, its type's empty value),
-and the caller is told which fields were replaced and why, to fail the row's record with that reason.
+text that is not valid Unicode has its lone surrogates replaced (fastavro validates it but cannot write it), and the caller is told which fields were replaced and why, to fail the row's record with that reason.
 """
 
 from __future__ import annotations
@@ -31,6 +31,10 @@ def fit_row(row: dict, schema_name: str) -> tuple[dict, list[str]]:
         except ValidationError as error:
             problems.append(f"{name}: {_reason(error)}")
             value = default
+        repaired = _encodable(value)
+        if repaired != value:  # a lone surrogate (JSON allows "\ud800") validates as a string, but cannot be written
+            problems.append(f"{name}: text that is not valid Unicode (lone surrogates), replaced by U+FFFD")
+            value = repaired
         fitted[name] = value
     return fitted, problems
 
@@ -50,6 +54,21 @@ def _type_name(schema) -> str:
     if isinstance(schema, list):
         return _type_name(schema[0])
     return schema["type"] if isinstance(schema, dict) else schema
+
+
+def _encodable(value):
+    """`value` with every string made encodable as UTF-8 (Avro's strings), lone surrogates replaced."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+        return value
+    if isinstance(value, list):
+        return [_encodable(item) for item in value]
+    if isinstance(value, dict):
+        return {_encodable(key): _encodable(item) for key, item in value.items()}
+    return value
 
 
 def _reason(error: ValidationError) -> str:

@@ -91,6 +91,7 @@ def record_files(raw: dict, zenodo_url: str) -> list[RecordFile]:
             raise TypeError(f"a file entry has no usable key or links: {json.dumps(entry)[:200]}")
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             size = 0
+        key = key.encode("utf-8", "surrogatepass").decode("utf-8", "replace")  # JSON may hold lone surrogates
         current = content.format(quote(key, safe="/()"))
         url = links.get("download") or links.get("content") or links.get("self") or current
         if not isinstance(url, str):
