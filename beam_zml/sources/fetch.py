@@ -149,11 +149,11 @@ def record_members(client, raw: dict, workdir: str, *, zenodo_url: str, github_b
         prefix = archive_folder(archive.key) + "/" if len(archives) > 1 else ""
         members += [_under(member, prefix) for member in read]
         served.append(("zenodo_archive", archive.url))
-    got_loose, loose_problems, loose_failed = _loose_members(client, loose, os.path.join(workdir, "files"), limits)
-    members += got_loose
+    downloaded, listed, loose_problems, loose_failed = _loose_members(client, loose, os.path.join(workdir, "files"), limits)
+    members += downloaded + listed
     problems += loose_problems
     failed += loose_failed
-    if got_loose and any(m.skip_reason != "too_large" for m in got_loose):
+    if downloaded:
         served.append(("zenodo_files", next(f.url for f in loose)))
     if served:
         return RecordCode(sorted(members + failed, key=lambda m: m.path), served[0][0], served[0][1], problems)
@@ -173,19 +173,21 @@ def record_members(client, raw: dict, workdir: str, *, zenodo_url: str, github_b
     raise NoCode("no source served the code: " + "; ".join(problems))
 
 
-def _loose_members(client, loose: list[RecordFile], root: str, limits: Limits) -> tuple[list[Member], list[str], list[Member]]:
+def _loose_members(client, loose: list[RecordFile], root: str,
+                   limits: Limits) -> tuple[list[Member], list[Member], list[str], list[Member]]:
     """The non-archive files: downloaded at their keys under `root` and read, or a row from the metadata.
 
-    Returns (members read or too large, problems, failed members).
+    Returns (members downloaded and read, members from the metadata only (too large, unsafe key), problems,
+    failed members).
     """
-    members, problems, failed = [], [], []
+    listed, problems, failed = [], [], []
     wanted = []
     for item in loose:
         relative = safe_path(item.key)
         if relative is None:
-            members.append(Member(item.key, item.size, None, None, "unsafe_path"))
+            listed.append(Member(item.key, item.size, None, None, "unsafe_path"))
         elif item.size > limits.max_file_bytes:
-            members.append(Member(relative, item.size, None, None, "too_large"))  # not downloaded
+            listed.append(Member(relative, item.size, None, None, "too_large"))  # not downloaded
         else:
             wanted.append((item, relative))
     for item, relative in wanted:
@@ -196,10 +198,11 @@ def _loose_members(client, loose: list[RecordFile], root: str, limits: Limits) -
         except Exception as error:
             failed.append(_failed_member(item, error))
             problems.append(f"zenodo file {item.key}: {_message(error)}")
+    downloaded = []
     if os.path.isdir(root):
-        members += read_repository(root, limits)
+        downloaded = read_repository(root, limits)
         shutil.rmtree(root)
-    return members, problems, failed
+    return downloaded, listed, problems, failed
 
 
 def _download(client, item: RecordFile, target: str) -> None:

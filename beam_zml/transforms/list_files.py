@@ -26,7 +26,7 @@ class _Excluded(Exception):
     """The record matches --exclude-pattern: it is dropped, not failed."""
 
 
-class _RecordShapeError(Exception):
+class RecordShapeError(Exception):
     """The record's JSON does not fit the records schema (SPEC §6): the record fails with the reason."""
 
 
@@ -48,7 +48,7 @@ class _ListFilesFn(beam.DoFn):
             inc("records_excluded")
             return
         except Exception as error:  # one bad record never stops the run
-            known = (RepositoryError, ZenodoError, NoCode, _RecordShapeError)
+            known = (RepositoryError, ZenodoError, NoCode, RecordShapeError)
             message = str(error) if isinstance(error, known) else f"{type(error).__name__}: {error}"
             attempts = getattr(error, "attempts", 1) or 1
             source = attempt.source  # with the metadata, if it was fetched
@@ -85,7 +85,7 @@ class _ListFilesFn(beam.DoFn):
             raise _Excluded()
         problem = metadata_problem(raw)
         if problem is not None:  # fail before any download: the row could not be written as it is
-            raise _RecordShapeError(problem)
+            raise RecordShapeError(problem)
         settings = self._zenodo.settings
         with tempfile.TemporaryDirectory(prefix="beam_zml-") as workdir:
             code = record_members(self._client, raw, workdir, zenodo_url=settings.zenodo_url,
@@ -107,8 +107,9 @@ class ListRepositoryFiles(beam.PTransform):
     """RecordSource -> (record_id, Member) per file, plus tagged `outcomes` and `errors`.
 
     Zenodo records are fetched first (metadata if missing, then all of the record's files, or else its
-    GitHub release: beam_zml.sources.fetch.record_members), through the process's client from `zenodo`. The files are reshuffled so that one big
-    repository's files spread over all workers.
+    GitHub release: beam_zml.sources.fetch.record_members), through the process's client from `zenodo`.
+    A record whose JSON would not fit its records row fails before any download. The files are
+    reshuffled so that one big repository's files spread over all workers.
     """
 
     def __init__(self, limits: Limits, zenodo: ZenodoClients | None = None, exclude_pattern: str | None = None):
