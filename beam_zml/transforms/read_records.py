@@ -88,7 +88,11 @@ class RecordsToRead:
 
 @dataclass
 class ReadRecords(beam.PTransform):
-    """The pipeline's start -> a RecordSource per record to build, from `records`; `zenodo` is needed for a search."""
+    """The pipeline's start -> a RecordSource per record to build, from `records`; `zenodo` is needed for a search.
+
+    A records file's lines that are no JSON object, or have no usable id, still become records (which fail with
+    the reason); a record id listed twice in it becomes one record (counter records_duplicate).
+    """
 
     records: RecordsToRead
     zenodo: ZenodoClients | None = None
