@@ -128,3 +128,15 @@ def test_both_shapes_list_the_same_files():
     assert zenodo_metadata(legacy) == zenodo_metadata(rdm)
     with pytest.raises(TypeError):
         record_files({"id": 1, "files": "a.zip"}, ZENODO)
+
+
+def test_unsafe_keys_are_never_downloaded_and_a_loose_file_wins_over_an_archive_member(tmp_path):
+    archive = zipped({"README.md": b"from the archive\n", "src/a.py": b"a\n"})
+    files = [entry("../escape.zip", archive), entry("/abs/x.py", b"x\n"), entry("code.zip", archive), entry("README.md", b"loose\n")]
+    client = FakeClient({f["links"]["self"]: data for f, data in zip(files, (archive, b"x\n", archive, b"loose\n"))})
+    code = members(client, record(files), tmp_path)
+    assert [(m.path, m.skip_reason) for m in code.members] == [
+        ("../escape.zip", "unsafe_path"), ("/abs/x.py", "unsafe_path"), ("README.md", "duplicate_path"),
+        ("README.md", None), ("src/a.py", None)]
+    assert [m.data for m in code.members if m.path == "README.md"] == [None, b"loose\n"]
+    assert client.downloads == [files[2]["links"]["self"], files[3]["links"]["self"]]

@@ -157,7 +157,8 @@ def test_every_file_of_a_record_is_read(server, tmp_path):
         "preprocessing.tar.gz": tarball("preprocessing", {"clean.py": SOURCE}),
     })
     server.add_record(plain_record(602, "An archive and loose files"), {
-        "paper-code.zip": zipball("paper-code-v1", {"analysis/fit.py": SOURCE}),
+        "paper-code.zip": zipball("paper-code-v1", {"analysis/fit.py": SOURCE, "README.md": b"# old readme\n"}),
+        "../outside.py": SOURCE,  # a key that would escape: a row, never downloaded
         "run_analysis.py": SOURCE,
         "README.md": b"# How to run\n",
         "data/large.csv": b"a,b\n" * 30_000,  # over --max-file-bytes: listed, never downloaded
@@ -175,7 +176,12 @@ def test_every_file_of_a_record_is_read(server, tmp_path):
     assert {path for record_id, path in files if record_id == 601} == {
         "model-code/model.py", "model-code/README.md", "preprocessing/clean.py"}
     assert {path for record_id, path in files if record_id == 602} == {
-        "analysis/fit.py", "run_analysis.py", "README.md", "data/large.csv"}
+        "analysis/fit.py", "run_analysis.py", "README.md", "data/large.csv", "../outside.py"}
+    readmes = [row for row in read_rows(str(tmp_path / "out"), "files") if (row["record_id"], row["path"]) == (602, "README.md")]
+    assert sorted((row["reason"] or "imaged", row["status"]) for row in readmes) == [("duplicate_path", "skipped"), ("imaged", "imaged")]
+    assert files[(602, "../outside.py")]["reason"] == "unsafe_path"
+    assert [node["path"] for node in rows[602]["tree"] if node["kind"] == "file"] == [
+        "README.md", "analysis/fit.py", "data/large.csv", "run_analysis.py"]
     assert files[(602, "run_analysis.py")]["status"] == "imaged"
     assert files[(602, "data/large.csv")]["reason"] == "too_large" and files[(602, "data/large.csv")]["size"] == 120_000
     assert not server.requests_to("/api/records/602/files/data/large.csv/content"), "a too-large loose file is not downloaded"

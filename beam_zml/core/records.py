@@ -20,6 +20,9 @@ from beam_zml.core.rows import fit_row
 from beam_zml.core.tree import build_tree
 
 
+_OUTSIDE_TREE = ("unsafe_path", "duplicate_path")
+
+
 @dataclass(frozen=True)
 class RecordSource:
     """One record to build: where its code is and what is known about it."""
@@ -51,8 +54,8 @@ def local_sources(paths: Iterable[str]) -> list[RecordSource]:
 def record_row(source: RecordSource, *, status: str, error: str | None, file_rows: Iterable[dict]) -> dict:
     """The records/ row: metadata, outcome, counts and tree of one record, fitted to the records schema.
 
-    Members whose path would escape the repository (reason unsafe_path) are in the
-    files table and the counts, but have no place in the tree. A metadata field that does not fit
+    Members whose path would escape the repository (reason unsafe_path), and those that another member
+    at the same path replaces (duplicate_path), are in the files table and the counts, but not in the tree. A metadata field that does not fit
     the schema is left at its default and fails the record, with the field named in `error` (SPEC §6).
     """
     files = sorted(file_rows, key=lambda row: row["path"])
@@ -73,7 +76,7 @@ def record_row(source: RecordSource, *, status: str, error: str | None, file_row
         n_images=sum(row["n_segments"] for row in files),
         n_bytes=sum(row["size"] for row in files),
         skipped=dict(sorted(skipped.items())),
-        tree=build_tree((row["path"], row["size"]) for row in files if row["reason"] != "unsafe_path"),
+        tree=build_tree((row["path"], row["size"]) for row in files if row["reason"] not in _OUTSIDE_TREE),
         raw_json=json.dumps(source.raw, sort_keys=True) if source.raw is not None else None,
     )
     row, unfit = fit_row(row, "record")

@@ -9,7 +9,9 @@
 2. Every other file at its own key: downloaded and read when it is at most `max_file_bytes` (a bigger one is
    a `too_large` row from the record's metadata, never downloaded).
 3. A file that cannot be had or read is one member with its reason (`download_failed`, `archive_error`) and
-   one problem (an errors line); the record's other files still count.
+   one problem (an errors line); the record's other files still count. A key that would escape the
+   repository is an `unsafe_path` member, never downloaded; where a loose file and an archive member end at
+   the same path, the loose file is kept and the other is a `duplicate_path` member.
 4. Only when the record has no files, or none of them could be had, the GitHub release archive named by its
    isSupplementTo github.com/OWNER/REPO/tree/TAG identifier.
 
@@ -128,9 +130,10 @@ def record_members(client, raw: dict, workdir: str, *, zenodo_url: str, github_b
     when neither the record's files nor GitHub served any code.
     """
     files = record_files(raw, zenodo_url)
-    archives = [f for f in files if is_archive(f.key)]
-    loose = [f for f in files if not is_archive(f.key)]
-    members: list[Member] = []
+    unsafe = [f for f in files if safe_path(archive_folder(f.key) if is_archive(f.key) else f.key) is None]
+    archives = [f for f in files if is_archive(f.key) and f not in unsafe]
+    loose = [f for f in files if not is_archive(f.key) and f not in unsafe]
+    members: list[Member] = [Member(f.key, f.size, None, None, "unsafe_path") for f in unsafe]  # never downloaded
     failed: list[Member] = []
     problems: list[str] = []
     served: list[tuple[str, str]] = []  # (source, url) of each file that gave code
@@ -146,7 +149,7 @@ def record_members(client, raw: dict, workdir: str, *, zenodo_url: str, github_b
         finally:
             if os.path.exists(target):
                 os.unlink(target)  # read: its bytes are in the members now
-        prefix = archive_folder(archive.key) + "/" if len(archives) > 1 else ""
+        prefix = safe_path(archive_folder(archive.key)) + "/" if len(archives) > 1 else ""
         members += [_under(member, prefix) for member in read]
         served.append(("zenodo_archive", archive.url))
     downloaded, listed, loose_problems, loose_failed = _loose_members(client, loose, os.path.join(workdir, "files"), limits)
@@ -156,14 +159,14 @@ def record_members(client, raw: dict, workdir: str, *, zenodo_url: str, github_b
     if downloaded:
         served.append(("zenodo_files", next(f.url for f in loose)))
     if served:
-        return RecordCode(sorted(members + failed, key=lambda m: m.path), served[0][0], served[0][1], problems)
+        return RecordCode(_last_of_each_path(failed + members), served[0][0], served[0][1], problems)
     github = github_archive_url(github_base, zenodo_metadata(raw)[0].get("github_url"))
     if github:
         target = os.path.join(workdir, "github.zip")
         try:
             client.download(github, target)  # GitHub's bytes may differ from Zenodo's copy: no md5
             read = read_repository(target, limits)
-            return RecordCode(sorted(members + failed + read, key=lambda m: m.path), "github", github, problems)
+            return RecordCode(_last_of_each_path(failed + members + read), "github", github, problems)
         except Exception as error:
             problems.append(f"github: {_message(error)}")
     if not files:
@@ -183,10 +186,8 @@ def _loose_members(client, loose: list[RecordFile], root: str,
     listed, problems, failed = [], [], []
     wanted = []
     for item in loose:
-        relative = safe_path(item.key)
-        if relative is None:
-            listed.append(Member(item.key, item.size, None, None, "unsafe_path"))
-        elif item.size > limits.max_file_bytes:
+        relative = safe_path(item.key)  # the caller left out unsafe keys
+        if item.size > limits.max_file_bytes:
             listed.append(Member(relative, item.size, None, None, "too_large"))  # not downloaded
         else:
             wanted.append((item, relative))
@@ -217,7 +218,17 @@ def _download(client, item: RecordFile, target: str) -> None:
 
 def _failed_member(item: RecordFile, error: Exception) -> Member:
     reason = "archive_error" if isinstance(error, RepositoryError) else "download_failed"
-    return Member(safe_path(item.key) or item.key, item.size, None, None, reason)
+    return Member(safe_path(item.key), item.size, None, None, reason)
+
+
+def _last_of_each_path(members: list[Member]) -> list[Member]:
+    """The members sorted by path; where two end at the same path (a loose file and an archive member), the
+    later one, as extraction would keep it, stays and the others are `duplicate_path` rows (SPEC §4)."""
+    last = {member.path: index for index, member in enumerate(members)}
+    marked = [member if last[member.path] == index or member.skip_reason == "unsafe_path"
+              else replace(member, data=None, swhid=None, skip_reason="duplicate_path")
+              for index, member in enumerate(members)]
+    return sorted(marked, key=lambda m: m.path)
 
 
 def _under(member: Member, prefix: str) -> Member:
