@@ -381,7 +381,7 @@ class Bench:
         for predicate in predicates:
             predicate.active = False
         phase.faults_fired = len(fired)
-        ids = [json.loads(line)["id"] for line in output.read_text().splitlines()] if output.exists() else []
+        ids = [int(json.loads(line)["id"]) for line in output.read_text().splitlines()] if output.exists() else []
         phase.listed, phase.ok = len(ids), len(set(ids) & expected)
         phase.lost = len(expected - set(ids))
         phase.duplicates = len(ids) - len(set(ids))

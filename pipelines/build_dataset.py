@@ -48,6 +48,7 @@ from beam_zml.transforms import (
 )
 from beam_zml.transforms.counters import NAMESPACE
 from beam_zml.transforms.read_records import SOURCE_ERRORS, ReadRecords, RecordsToRead
+from beam_zml.transforms.zenodo_clients import ZenodoClients
 from pipelines import options as cli
 from pipelines import progress
 
@@ -99,6 +100,9 @@ def parser() -> argparse.ArgumentParser:
         metavar="S",
         help="seconds between progress lines on a terminal, DirectRunner only (default: %(default)s)",
     )
+    build.add_argument(
+        "--retry-failed", action="store_true", help="with --resume: build the records whose row is failed again, replacing their rows"
+    )
     cli.add_search_options(build)
     cli.add_zenodo_options(build)
     cli.add_image_options(build)
@@ -132,8 +136,11 @@ def _run(argv: list[str] | None, save_main_session: bool = False) -> tuple[beam.
     # The labeller too: a resumed dataset must not mix Linguist's labels with the fallback's or an older tool's.
     recorded_options = {**settings.__dict__, **limits.__dict__, "labels": fileinfo.labeller()}
     to_read = records_to_read(args, build)
+    if args.retry_failed and not args.resume:
+        build.error("--retry-failed needs --resume")
     try:
-        output = prepare_output(args.output, overwrite=args.overwrite, resume=args.resume, options=recorded_options)
+        output = prepare_output(args.output, overwrite=args.overwrite, resume=args.resume, options=recorded_options,
+                                retry_failed=args.retry_failed)
     except OutputError as error:
         build.error(str(error))
     to_read = dataclasses.replace(to_read, done=output.done)
@@ -144,9 +151,9 @@ def _run(argv: list[str] | None, save_main_session: bool = False) -> tuple[beam.
     run_info = {"run_tag": output.run_tag, "runner": str(runner or "DirectRunner"), "sources": description}
 
     pipeline = beam.Pipeline(options=pipeline_options)
-    read = pipeline | "ReadRecords" >> ReadRecords(to_read, zenodo)
-    client_settings = None if to_read.local else zenodo  # local code needs no Zenodo client
-    listed = read["records"] | "ListRepositoryFiles" >> ListRepositoryFiles(limits, client_settings, args.exclude_pattern)
+    clients = None if to_read.local else ZenodoClients(zenodo)  # one client per worker process; local code needs none
+    read = pipeline | "ReadRecords" >> ReadRecords(to_read, clients)
+    listed = read["records"] | "ListRepositoryFiles" >> ListRepositoryFiles(limits, clients, args.exclude_pattern)
     imaged = listed["files"] | "ImagifyFiles" >> ImagifyFiles(settings)
     record_rows = listed["outcomes"] | "BuildRecordRows" >> BuildRecordRows(imaged["rows"])
     file_rows = imaged["rows"] | "DropRecordKey" >> beam.Values() | "MarkCopies" >> MarkCopies()

@@ -125,6 +125,10 @@ def add_zenodo_options(parser: argparse.ArgumentParser) -> None:
         "--search-requests-per-minute", type=float, default=defaults.search_requests_per_minute, help="(default: %(default)s)"
     )
     group.add_argument(
+        "--requests-per-hour", type=float,
+        help="all Zenodo API requests in any hour, search included (default: 5000 with a token, else 2000)",
+    )
+    group.add_argument(
         "--zenodo-workers", type=positive_int, default=1, help="workers that share the limits, each taking its part (default: 1)"
     )
     group.add_argument(
@@ -154,6 +158,7 @@ def zenodo_settings(args: argparse.Namespace) -> ZenodoSettings:
         token=token,
         requests_per_minute=args.requests_per_minute,
         search_requests_per_minute=args.search_requests_per_minute,
+        requests_per_hour=args.requests_per_hour,
         workers=args.zenodo_workers,
         max_archive_bytes=args.max_archive_bytes,
         max_attempts=args.max_attempts,

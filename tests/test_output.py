@@ -73,3 +73,33 @@ def test_resume_of_a_run_that_never_finished_starts_over(tmp_path):
     (out / "dataset.json").unlink()
     prepared = prepare_output(str(out), overwrite=False, resume=True, options=OPTIONS)
     assert prepared.run_tag == "" and not prepared.done and not (out / "images").exists()
+
+
+def test_retry_failed_takes_the_failed_rows_out_of_the_shards_and_the_counts(tmp_path):
+    out = tmp_path / "out"
+    (out / "records").mkdir(parents=True)
+    (out / "errors").mkdir()
+    for kind in ("images", "files"):
+        (out / kind).mkdir()
+    rows = [record_row(RecordSource(i, "", "local", title="t"), status=status, error=None if status == "ok" else "boom", file_rows=[])
+            for i, status in ((1, "ok"), (2, "failed"), (3, "failed"))]
+    for index, shard in enumerate((rows[:2], rows[2:])):
+        with open(out / "records" / f"records-0000{index}-of-00002.avro", "wb") as handle:
+            fastavro.writer(handle, load_schema("record"), shard)
+    errors = [{"record_id": 2, "stage": "list_files"}, {"record_id": 1, "stage": "imagify"}, {"record_id": 3, "stage": "list_files"}]
+    (out / "errors" / "errors-00000-of-00001.jsonl").write_text("".join(json.dumps(e) + "\n" for e in errors))
+    counts = {"records": {"total": 3, "ok": 1, "failed": 2}, "errors": 3, "images": 5}
+    shards = {"records": [f"records/records-0000{i}-of-00002.avro" for i in (0, 1)], "errors": ["errors/errors-00000-of-00001.jsonl"],
+              "images": [], "files": []}
+    (out / "dataset.json").write_text(json.dumps({"options": OPTIONS, "shards": shards, "counts": counts}))
+
+    prepared = prepare_output(str(out), overwrite=False, resume=True, options=OPTIONS, retry_failed=True)
+
+    assert prepared.done == frozenset({1})
+    kept = [row["record_id"] for i in (0, 1) for row in fastavro.reader(open(out / "records" / f"records-0000{i}-of-00002.avro", "rb"))]
+    assert kept == [1]
+    assert [json.loads(line)["record_id"] for line in (out / "errors" / "errors-00000-of-00001.jsonl").read_text().splitlines()] == [1]
+    manifest = json.loads((out / "dataset.json").read_text())
+    assert manifest["counts"]["records"] == {"total": 1, "ok": 1, "failed": 0} and manifest["counts"]["errors"] == 1
+    assert manifest["counts"]["images"] == 5 and manifest["shards"] == shards == prepared.previous["shards"]
+    assert prepare_output(str(out), overwrite=False, resume=True, options=OPTIONS, retry_failed=True).done == frozenset({1})

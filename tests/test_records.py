@@ -35,7 +35,8 @@ ZENODO_RECORD = {
 
 
 def test_zenodo_metadata_maps_the_legacy_shape():
-    meta = zenodo_metadata(ZENODO_RECORD)
+    meta, problems = zenodo_metadata(ZENODO_RECORD)
+    assert problems == []
     assert meta["concept_id"] == 1065021 and meta["doi"] == "10.5281/zenodo.1065022"
     assert meta["license"] == "mit" and meta["resource_type"] == "software"
     assert meta["creators"] == [{"name": "Sochat, Vanessa", "affiliation": "Stanford", "orcid": "0000-0002-4387-3819"}]
@@ -44,7 +45,8 @@ def test_zenodo_metadata_maps_the_legacy_shape():
 
 
 def test_zenodo_metadata_tolerates_missing_fields():
-    meta = zenodo_metadata({"id": 5})
+    meta, problems = zenodo_metadata({"id": 5})
+    assert problems == []
     assert meta["title"] is None and meta["keywords"] == [] and meta["github_url"] is None
 
 

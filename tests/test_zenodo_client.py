@@ -81,7 +81,7 @@ def test_record_survives_transient_faults(server, fake_time, fault):
     server.inject("/api/records/2", fault, times=2, seconds=0.5)
     client = make_client(server, fake_time, timeout=0.2)
 
-    assert client.record(2)["title"] == "owner/repo: v1.0"
+    assert client.record(2)["metadata"]["title"] == "owner/repo: v1.0"
     assert client.last_attempts == 3
     assert [entry.status for entry in server.requests_to("/api/records/2")][-1] == 200
 
@@ -211,7 +211,7 @@ def test_download_replaces_nothing_until_complete(server, fake_time, tmp_path):
 def test_concept_id_redirects_to_latest_version(server, fake_time):
     server.add_record({"id": 3, "conceptrecid": "1", "title": "owner/repo: v2.0"})
 
-    assert make_client(server, fake_time).record(1)["id"] == 3
+    assert make_client(server, fake_time).record(1)["id"] == "3"
     assert [(entry.path, entry.status) for entry in server.log] == [("/api/records/1", 302), ("/api/records/3", 200)]
 
 
@@ -226,13 +226,18 @@ def test_github_archive_follows_redirect_to_codeload(server, fake_time, tmp_path
     ]
 
 
-def test_record_without_files_and_legacy_file_shapes_are_returned_as_they_are(server, fake_time):
+def test_record_and_search_ask_for_the_inveniordm_shape_and_return_it_as_it_is(server, fake_time, tmp_path):
     server.add_record({"id": 5, "title": "no files"}, {})
     server.add_record({"id": 6, "title": "old shape", "files": [{"filename": "a.zip", "filesize": 3}]})
     client = make_client(server, fake_time)
 
-    assert client.record(5)["files"] == []
-    assert client.record(6)["files"] == [{"filename": "a.zip", "filesize": 3}]
+    assert client.record(5)["files"] == {"enabled": False, "entries": {}}
+    assert client.record(6)["files"]["entries"]["a.zip"]["size"] == 3
+    assert client.search({"q": "shape"})["hits"]["hits"][0]["id"] == "6"
+    asked = {entry.headers.get("Accept") for entry in server.log}
+    assert asked == {"application/vnd.inveniordm.v1+json"}, "an explicit Accept, so a new server default cannot switch it"
+    assert client.download(archive_url(server), str(tmp_path / "a.zip")) == len(ARCHIVE)
+    assert server.log[-1].headers.get("Accept") != "application/vnd.inveniordm.v1+json", "files are not asked for as JSON"
 
 
 # --- the token ---------------------------------------------------------------------------------------------
@@ -304,7 +309,7 @@ def test_search_filters_latest_versions_by_date_type_and_text(server, fake_time)
     client = make_client(server, fake_time)
 
     def ids(**params) -> list[int]:
-        return [hit["id"] for hit in client.search(params)["hits"]["hits"]]
+        return [int(hit["id"]) for hit in client.search(params)["hits"]["hits"]]
 
     assert ids(sort="oldest") == [4, 3]  # only the latest version of concept 1
     assert ids(sort="oldest", all_versions="true") == [2, 4, 3]
@@ -330,7 +335,7 @@ def test_links_next_walks_into_the_deep_paging_cap_but_date_slices_do_not(server
     assert failure.value.attempts == 1
 
     halves = ["created:[2020-04-01 TO 2020-04-16}", "created:[2020-04-16 TO 2020-05-01}"]
-    seen = [hit["id"] for q in halves for page in (1, 2)
+    seen = [int(hit["id"]) for q in halves for page in (1, 2)
             for hit in client.search({"q": q, "sort": "oldest", "page": page})["hits"]["hits"]]
     assert sorted(seen) == list(range(102, 162))
 

@@ -1,4 +1,11 @@
-"""Where a record's code comes from, and its row in records/ (SPEC §4 records)."""
+"""Where a record's code comes from, and its row in records/ (SPEC §4 records), from either JSON shape (SPEC §5).
+
+Zenodo writes a record in two shapes (../shared/ZENODO.md): its legacy one (`conceptrecid`, `metadata.creators[].name`,
+`metadata.license`, `files: [...]`) and InvenioRDM's (`parent.id`, `pids.doi`, `metadata.creators[].person_or_org`,
+`metadata.rights`, `metadata.subjects`, `files.entries`), which its API serves on `Accept:
+application/vnd.inveniordm.v1+json` and its monthly export holds. Both map to the same records/ row, field for field.
+A value of an unexpected type never raises out of here: the field is left at its default and named in the problems.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +15,10 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Callable, Iterable
 
 from beam_zml.core.names import printable
+from beam_zml.core.rows import fit_row
 from beam_zml.core.tree import build_tree
 
 # files/ rows that are no node of the tree (SPEC §4 files): a name that would escape the
@@ -37,6 +45,9 @@ class Selection:
             return True
         name = path.rsplit("/", 1)[-1]
         return any(fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(path, p) for p in self.exclude)
+
+
+_OUTSIDE_TREE = ("unsafe_path", "duplicate_path")
 
 
 @dataclass(frozen=True)
@@ -73,15 +84,20 @@ def local_sources(paths: Iterable[str], exclude: tuple[str, ...] = ()) -> list[R
 
 
 def record_row(source: RecordSource, *, status: str, error: str | None, file_rows: Iterable[dict]) -> dict:
-    """The records/ row: metadata, outcome, counts and tree of one record.
+    """The records/ row: metadata, outcome, counts and tree of one record, fitted to the records schema.
 
     Rows whose reason is in OUTSIDE_TREE are in the files table and the counts, but
     have no place in the tree. A local path that is not UTF-8 is shown escaped
-    (`beam_zml.core.names`).
+    (`beam_zml.core.names`). A metadata field that does not fit the schema is left at its
+    default and fails the record, with the field named in `error` (SPEC §6).
     """
     files = sorted(file_rows, key=lambda row: row["path"])
     skipped = collections.Counter(row["reason"] for row in files if row["status"] == "skipped")
-    row = zenodo_metadata(source.raw) if source.raw else {"title": source.title}
+    problems: list[str] = []
+    if source.raw is not None:
+        row, problems = zenodo_metadata(source.raw)
+    else:
+        row = {"title": source.title}
     row.update(
         record_id=source.record_id,
         status=status,
@@ -94,59 +110,227 @@ def record_row(source: RecordSource, *, status: str, error: str | None, file_row
         n_bytes=sum(row["size"] for row in files),
         skipped=dict(sorted(skipped.items())),
         tree=build_tree((row["path"], row["size"]) for row in files if row["reason"] not in OUTSIDE_TREE),
-        raw_json=json.dumps(source.raw, sort_keys=True) if source.raw else None,
+        raw_json=json.dumps(source.raw, sort_keys=True) if source.raw is not None else None,
     )
+    row, unfit = fit_row(row, "record")
+    problems += unfit
+    if problems:
+        said = error is not None and error.startswith(_SHAPE_PROBLEM)  # list_files failed the record for it already
+        row.update(status="failed", error=error if said else "; ".join(filter(None, [error, _shape_problem(problems)])))
     return row
 
 
-def zenodo_metadata(raw: dict) -> dict:
-    """The records/ metadata fields from a Zenodo record in its legacy JSON shape (../shared/ZENODO.md)."""
-    meta = raw.get("metadata") or {}
-    license_ = meta.get("license")
-    resource_type = meta.get("resource_type")
-    related = [
-        {
-            "identifier": str(item["identifier"]),
-            "relation": item.get("relation"),
-            "scheme": item.get("scheme"),
-            "resource_type": item.get("resource_type"),
-        }
-        for item in meta.get("related_identifiers") or []
-        if item.get("identifier")
-    ]
-    return {
-        "concept_id": _int_or_none(raw.get("conceptrecid")),
-        "doi": raw.get("doi") or meta.get("doi"),
-        "concept_doi": raw.get("conceptdoi"),
-        "title": meta.get("title") or raw.get("title"),
-        "description": meta.get("description"),
-        "publication_date": meta.get("publication_date"),
-        "version": meta.get("version"),
-        "language": meta.get("language"),
-        "license": license_.get("id") if isinstance(license_, dict) else license_,
-        "access_right": meta.get("access_right"),
-        "resource_type": resource_type.get("type") if isinstance(resource_type, dict) else resource_type,
-        "keywords": [str(k) for k in meta.get("keywords") or []],
-        "creators": [
-            {"name": c.get("name") or "", "affiliation": c.get("affiliation"), "orcid": c.get("orcid")}
-            for c in meta.get("creators") or []
-        ],
-        "communities": [c["id"] for c in meta.get("communities") or [] if c.get("id")],
-        "related_identifiers": related,
-        "github_url": github_url(related),
-    }
+def metadata_problem(raw: dict) -> str | None:
+    """Why the record's JSON cannot make a records/ row as it is (a field of an unexpected type), or None."""
+    problems = zenodo_metadata(raw)[1]
+    if record_id_of(raw) is None:
+        problems.insert(0, f"id: {json.dumps(raw.get('id') if isinstance(raw, dict) else None)[:80]} is not a record id")
+    return _shape_problem(problems) if problems else None
 
 
-def github_url(related_identifiers: list[dict]) -> str | None:
-    """The github.com/OWNER/REPO/tree/TAG url that the GitHub integration records as isSupplementTo."""
-    for item in related_identifiers:
-        if item.get("relation") == "isSupplementTo" and "github.com/" in item["identifier"]:
-            return item["identifier"]
+_SHAPE_PROBLEM = "record JSON does not fit the records schema: "
+
+
+def _shape_problem(problems: list[str]) -> str:
+    return _SHAPE_PROBLEM + "; ".join(problems)
+
+
+def zenodo_metadata(raw: dict) -> tuple[dict, list[str]]:
+    """The records/ metadata fields of a Zenodo record in either shape, and what did not fit.
+
+    Returns ({field: value}, ["field: why", ...]): a field whose JSON has an unexpected shape or type is
+    None (or empty) and has one message; the problems are empty for a well-formed record.
+    """
+    if not isinstance(raw, dict):
+        return {}, [f"record: a {type(raw).__name__}, not a JSON object"]
+    values, problems = {}, []
+    for name, read in _METADATA.items():
+        try:
+            values[name] = read(raw)
+        except (TypeError, ValueError, AttributeError, KeyError, IndexError) as error:
+            values[name] = None
+            problems.append(f"{name}: {error}")
+    fitted, unfit = fit_row(values, "record")
+    problems += [problem for problem in unfit if problem.split(":", 1)[0] in _METADATA]
+    return {name: fitted[name] for name in _METADATA}, problems
+
+
+def record_id_of(raw) -> int | None:
+    """The record's id (legacy: an int; InvenioRDM: a string of digits), or None if it has none that is one."""
+    value = raw.get("id") if isinstance(raw, dict) else None
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit() and int(value) > 0:
+        return int(value)
     return None
 
 
-def _int_or_none(value) -> int | None:
+def resource_type(raw: dict) -> str | None:
+    """The record's resource type in the legacy words ("software", "publication"), from either shape; None if unknown."""
     try:
-        return int(value)
-    except (TypeError, ValueError):
+        kind = _resource_type(raw)
+    except (TypeError, ValueError, AttributeError):
         return None
+    return kind if isinstance(kind, str) else None
+
+
+def github_url(related_identifiers: list[dict]) -> str | None:
+    """The github.com/OWNER/REPO/tree/TAG url that the GitHub integration records as isSupplementTo.
+
+    `related_identifiers` are records/ rows' (relation already in the legacy camelCase); anything else is skipped.
+    """
+    for item in related_identifiers if isinstance(related_identifiers, list) else []:
+        identifier = item.get("identifier") if isinstance(item, dict) else None
+        if item.get("relation") == "isSupplementTo" and isinstance(identifier, str) and "github.com/" in identifier:
+            return identifier
+    return None
+
+
+# --- reading either shape ------------------------------------------------------------------------------------------
+
+# DataCite relation types as legacy Zenodo wrote them; InvenioRDM writes the same names in lower case.
+_RELATIONS = {name.lower(): name for name in (
+    "isCitedBy", "cites", "isSupplementTo", "isSupplementedBy", "isContinuedBy", "continues", "isDescribedBy",
+    "describes", "hasMetadata", "isMetadataFor", "hasVersion", "isVersionOf", "isNewVersionOf", "isPreviousVersionOf",
+    "isPartOf", "hasPart", "isPublishedIn", "isReferencedBy", "references", "isDocumentedBy", "documents",
+    "isCompiledBy", "compiles", "isVariantFormOf", "isOriginalFormOf", "isIdenticalTo", "isReviewedBy", "reviews",
+    "isDerivedFrom", "isSourceOf", "isRequiredBy", "requires", "isObsoletedBy", "obsoletes", "collects",
+    "isCollectedBy", "isTranslationOf", "hasTranslation",
+)}
+
+
+def _get(value, *keys):
+    """value[k1][k2]...: None where a key is missing; TypeError where a step is not a JSON object."""
+    path = []
+    for key in keys:
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            where = ".".join(path) or "record"
+            raise TypeError(f"{where} is a {type(value).__name__}, not an object")
+        value = value.get(key)
+        path.append(key)
+    return value
+
+
+def _items(value, what: str) -> list:
+    """A JSON list (None: empty); anything else is a TypeError naming `what`."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise TypeError(f"{what} is a {type(value).__name__}, not a list")
+    return value
+
+
+def _first(*values):
+    return next((value for value in values if value is not None), None)
+
+
+def _id_or_self(value, key: str = "id"):
+    """A vocabulary entry: legacy writes a string or {"id": ...}, InvenioRDM {"id": ...}."""
+    return _get(value, key) if isinstance(value, dict) else value
+
+
+def _int(value) -> int | None:
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    if isinstance(value, str) and value.isascii() and value.lstrip("-").isdigit():
+        return int(value)
+    raise TypeError(f"{json.dumps(value)[:80]} is not a record id")
+
+
+def _meta(raw: dict, *keys):
+    return _get(raw, "metadata", *keys)
+
+
+def _language(raw: dict):
+    languages = _items(_meta(raw, "languages"), "metadata.languages")
+    return _first(_meta(raw, "language"), _id_or_self(languages[0]) if languages else None)
+
+
+def _license(raw: dict):
+    rights = _items(_meta(raw, "rights"), "metadata.rights")
+    return _first(_id_or_self(_meta(raw, "license")), _id_or_self(rights[0]) if rights else None)
+
+
+def _access_right(raw: dict):
+    """Legacy access_right; InvenioRDM's access {record, files, embargo.active} said the same way."""
+    legacy = _meta(raw, "access_right")
+    if legacy is not None or _get(raw, "access") is None:
+        return legacy
+    if _get(raw, "access", "embargo", "active") is True:
+        return "embargoed"
+    files = _get(raw, "access", "files")
+    return {"public": "open", "restricted": "restricted"}.get(files, files) if isinstance(files, str) else files
+
+
+def _resource_type(raw: dict):
+    """Legacy {"type": "software", "subtype"?}; InvenioRDM {"id": "software"} or {"id": "publication-article"}."""
+    value = _meta(raw, "resource_type")
+    if isinstance(value, dict) and "type" not in value and isinstance(value.get("id"), str):
+        return value["id"].split("-", 1)[0]
+    return _id_or_self(value, "type")
+
+
+def _keywords(raw: dict) -> list:
+    subjects = [_id_or_self(item, "subject") for item in _items(_meta(raw, "subjects"), "metadata.subjects")]
+    return _items(_meta(raw, "keywords"), "metadata.keywords") + subjects
+
+
+def _creator(item) -> dict:
+    """Legacy {name, affiliation, orcid}; InvenioRDM {person_or_org: {name, identifiers}, affiliations: [{name}]}."""
+    if not isinstance(item, dict):
+        raise TypeError(f"a creator is a {type(item).__name__}, not an object")
+    if "person_or_org" not in item:
+        return {"name": item.get("name") or "", "affiliation": item.get("affiliation"), "orcid": item.get("orcid")}
+    person = _get(item, "person_or_org") or {}
+    name = _get(person, "name")
+    if name is None and _get(person, "family_name") is not None:
+        name = ", ".join(part for part in (person["family_name"], _get(person, "given_name")) if part)
+    orcids = [_get(i, "identifier") for i in _items(_get(person, "identifiers"), "identifiers") if _get(i, "scheme") == "orcid"]
+    affiliations = [_get(a, "name") for a in _items(_get(item, "affiliations"), "affiliations")]
+    names = [a for a in affiliations if a is not None]
+    affiliation = "; ".join(names) if all(isinstance(a, str) for a in names) else names
+    return {"name": name or "", "affiliation": affiliation or None, "orcid": orcids[0] if orcids else None}
+
+
+def _communities(raw: dict) -> list:
+    legacy = [_get(c, "id") for c in _items(_meta(raw, "communities"), "metadata.communities")]
+    entries = _items(_get(raw, "parent", "communities", "entries"), "parent.communities.entries")
+    return [c for c in legacy + [_get(entry, "slug") for entry in entries] if c]
+
+
+def _related(raw: dict) -> list[dict]:
+    """Legacy {identifier, relation, scheme, resource_type: str}; InvenioRDM {.., relation_type: {id}, resource_type: {id}}."""
+    related = []
+    for item in _items(_meta(raw, "related_identifiers"), "metadata.related_identifiers"):
+        if not _get(item, "identifier"):
+            continue
+        relation = _first(_get(item, "relation"), _id_or_self(_get(item, "relation_type")))
+        related.append({
+            "identifier": item["identifier"],
+            "relation": _RELATIONS.get(relation.lower(), relation) if isinstance(relation, str) else relation,
+            "scheme": _get(item, "scheme"),
+            "resource_type": _id_or_self(_get(item, "resource_type")),
+        })
+    return related
+
+
+_METADATA: dict[str, Callable[[dict], object]] = {
+    "concept_id": lambda raw: _int(_first(_get(raw, "conceptrecid"), _get(raw, "parent", "id"))),
+    "doi": lambda raw: _first(_get(raw, "doi"), _meta(raw, "doi"), _get(raw, "pids", "doi", "identifier")),
+    "concept_doi": lambda raw: _first(_get(raw, "conceptdoi"), _get(raw, "parent", "pids", "doi", "identifier")),
+    "title": lambda raw: _first(_meta(raw, "title"), _get(raw, "title")),
+    "description": lambda raw: _meta(raw, "description"),
+    "publication_date": lambda raw: _meta(raw, "publication_date"),
+    "version": lambda raw: _meta(raw, "version"),
+    "language": _language,
+    "license": _license,
+    "access_right": _access_right,
+    "resource_type": _resource_type,
+    "keywords": _keywords,
+    "creators": lambda raw: [_creator(item) for item in _items(_meta(raw, "creators"), "metadata.creators")],
+    "communities": _communities,
+    "related_identifiers": _related,
+    "github_url": lambda raw: github_url(_related(raw)),
+}

@@ -69,6 +69,14 @@ def add_counts(a: dict, b: dict) -> dict:
     return merged
 
 
+def write_manifest(output: str, content: dict) -> str:
+    """Write OUT/dataset.json whole or not at all; returns its path."""
+    path = storage.join(output, MANIFEST)
+    text = json.dumps(content, indent=2, sort_keys=True).encode("utf-8")
+    storage.write_atomically(path, lambda handle: handle.write(text), mime_type="application/json")
+    return path
+
+
 def remove_temporary_files(output: str) -> list[str]:
     """Delete what a killed attempt left behind: hidden *.tmp files in the sink folders."""
     leftovers = [path for kind in SINK_DIRS for path in storage.list_folder(storage.join(output, kind), f".*{storage.TEMP_SUFFIX}")]
@@ -93,10 +101,7 @@ class _WriteManifestFn(beam.DoFn):
             output=self._output,
             previous=self._previous,
         )
-        path = storage.join(self._output, MANIFEST)
-        text = json.dumps(content, indent=2, sort_keys=True).encode("utf-8")
-        storage.write_atomically(path, lambda handle: handle.write(text), mime_type="application/json")
-        yield path
+        yield write_manifest(self._output, content)
 
 
 class WriteManifest(beam.PTransform):

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
-from beam_zml.core.records import github_url
+from beam_zml.core.records import zenodo_metadata
 
 EARLIEST = dt.datetime(2013, 1, 1, tzinfo=dt.timezone.utc)  # before Zenodo's first record
 SEARCH_CAP = 10_000
@@ -65,10 +65,8 @@ def harvest(
 
 def is_excluded(record: dict, pattern: re.Pattern) -> bool:
     """zenodo-ml dropped records whose title or repository URL matches (it dropped "gcube")."""
-    meta = record.get("metadata") or {}
-    title = meta.get("title") or record.get("title") or ""
-    url = github_url(meta.get("related_identifiers") or []) or ""
-    return bool(pattern.search(title) or pattern.search(url))
+    meta = zenodo_metadata(record)[0]  # either JSON shape; a field of the wrong type counts as absent
+    return any(pattern.search(text) for text in (meta.get("title"), meta.get("github_url")) if text)
 
 
 def _slice(search, query, start, end, first_page, page_size, cap) -> Iterator[dict]:

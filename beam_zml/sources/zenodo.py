@@ -9,6 +9,7 @@ Zenodo's API only: never in a URL, never sent to GitHub, never in an error messa
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import hashlib
 import os
@@ -27,6 +28,9 @@ from requests.adapters import HTTPAdapter
 from beam_zml import __version__
 
 USER_AGENT = f"beam_zml/{__version__}"  # Zenodo counts limits per IP and User-Agent, and throttles generic agents
+# The JSON shape the client asks for, explicitly, so that a change of the server's default cannot switch it
+# silently: InvenioRDM's, which Zenodo's export also holds (beam_zml.core.records reads both shapes).
+JSON_SHAPE = "application/vnd.inveniordm.v1+json"
 TRANSIENT_EXCEPTIONS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
 CHUNK_BYTES = 1 << 20
 # Pace at 97% of a limit: exactly at it, workers that each keep their share still fill the server's
@@ -44,6 +48,7 @@ class ZenodoSettings:
     token: str | None = field(default=None, repr=False)  # never printed
     requests_per_minute: float | None = None  # None: 100 with a token, else 60
     search_requests_per_minute: float = 30
+    requests_per_hour: float | None = None  # all of Zenodo's API together; None: 5,000 with a token, else 2,000
     workers: int = 1  # the limits are divided across this many workers
     max_attempts: int = 6
     backoff_initial: float = 1.0  # seconds; jittered exponential
@@ -61,6 +66,12 @@ class ZenodoSettings:
         if self.requests_per_minute is not None:
             return self.requests_per_minute
         return 100 if self.token else 60
+
+    @property
+    def effective_requests_per_hour(self) -> float:
+        if self.requests_per_hour is not None:
+            return self.requests_per_hour
+        return 5000 if self.token else 2000
 
     @property
     def effective_page_size(self) -> int:
@@ -86,16 +97,47 @@ class RecordGone(ZenodoError):
     """404 or 410: the record (or file, or tag) is not there, and asking again will not bring it back."""
 
 
+class Window:
+    """At most `limit` requests in any `seconds`-long moving window, as Zenodo counts its hourly limits.
+
+    Several pacers may share one window (Zenodo's hourly limit covers search and record requests together).
+    """
+
+    def __init__(self, limit: float, seconds: float, sleep: Callable[[float], None], clock: Callable[[], float]):
+        self.limit = max(1, int(limit))
+        self.seconds = seconds
+        self._sleep = sleep
+        self._clock = clock
+        self._sent: collections.deque[float] = collections.deque()  # clock times of the requests in the window
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        """Block until one more request fits in the window, and count it."""
+        with self._lock:
+            while True:
+                now = self._clock()
+                while self._sent and self._sent[0] <= now - self.seconds:
+                    self._sent.popleft()
+                if len(self._sent) < self.limit:
+                    break
+                free_at = self._sent[len(self._sent) - self.limit] + self.seconds
+                self._sleep(max(free_at - now, 0.001))  # at least a millisecond, whatever the clock's rounding
+            self._sent.append(now)
+
+
 class Pacer:
-    """Spaces requests at least 60/rate seconds apart, and holds them while the server has asked us to wait.
+    """Spaces requests at least 60/rate seconds apart, keeps them within any hourly `windows`, and holds them
+    while the server has asked us to wait.
 
     Even spacing with no burst never exceeds a moving-window limit of the same rate, which is how Zenodo counts.
     """
 
-    def __init__(self, per_minute: float | None, sleep: Callable[[float], None], clock: Callable[[], float]):
+    def __init__(self, per_minute: float | None, sleep: Callable[[float], None], clock: Callable[[], float],
+                 windows: tuple[Window, ...] = ()):
         self.interval = 60.0 / per_minute if per_minute else 0.0
         self._sleep = sleep
         self._clock = clock
+        self._windows = windows
         self._next = float("-inf")  # clock time of the earliest next request
         self._lock = threading.Lock()
 
@@ -106,6 +148,9 @@ class Pacer:
             if self._next > now:
                 self._sleep(self._next - now)
                 now = self._next
+            for window in self._windows:
+                window.wait()
+                now = max(now, self._clock())
             self._next = now + self.interval
 
     def hold(self, seconds: float) -> None:
@@ -121,12 +166,13 @@ class ZenodoClient:
                  clock: Callable[[], float] = time.monotonic):
         self.settings = settings
         self.page_size = settings.effective_page_size  # what search() asks for; callers page with it
-        self.last_attempts = 0
+        self._attempts = threading.local()  # one client serves every thread of a worker process
         self._zenodo_api = settings.zenodo_url.rstrip("/") + "/api/"
         self._sleep = sleep
         share = PACING_MARGIN / settings.workers
-        self._search_pacer = Pacer(settings.search_requests_per_minute * share, sleep, clock)
-        self._zenodo_pacer = Pacer(settings.effective_requests_per_minute * share, sleep, clock)
+        hourly = (Window(settings.effective_requests_per_hour * share, 3600.0, sleep, clock),)
+        self._search_pacer = Pacer(settings.search_requests_per_minute * share, sleep, clock, hourly)
+        self._zenodo_pacer = Pacer(settings.effective_requests_per_minute * share, sleep, clock, hourly)
         self._other_pacer = Pacer(None, sleep, clock)  # GitHub: no Zenodo limit, but 429s still hold it
         self._backoff = tenacity.wait_exponential_jitter(
             multiplier=settings.backoff_initial, max=settings.backoff_max, jitter=settings.backoff_initial)
@@ -135,6 +181,11 @@ class ZenodoClient:
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=8, max_retries=0)  # tenacity does the retrying
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
+
+    @property
+    def last_attempts(self) -> int:
+        """The attempts the calling thread's last request took."""
+        return getattr(self._attempts, "count", 0)
 
     def __enter__(self) -> ZenodoClient:
         return self
@@ -170,7 +221,7 @@ class ZenodoClient:
     # --- one attempt ------------------------------------------------------------------------------------------------
 
     def _get_json(self, url: str, params: dict | None, pacer: Pacer) -> dict:
-        with self._get(url, params, pacer, stream=False) as response:
+        with self._get(url, params, pacer, stream=False, accept=JSON_SHAPE) as response:
             try:
                 return response.json()
             except ValueError:
@@ -201,11 +252,12 @@ class ZenodoClient:
             os.unlink(partial)
             raise
 
-    def _get(self, url: str, params: dict | None, pacer: Pacer, *, stream: bool) -> requests.Response:
+    def _get(self, url: str, params: dict | None, pacer: Pacer, *, stream: bool, accept: str | None = None) -> requests.Response:
         """One paced GET that either returns a 2xx response or raises a classified ZenodoError."""
         pacer.wait()
+        headers = self._headers(url) | ({"Accept": accept} if accept else {})
         with _classified(url):
-            response = self._session.get(url, params=params, headers=self._auth_headers(url),
+            response = self._session.get(url, params=params, headers=headers,
                                          timeout=self.settings.timeout, stream=stream)
         retry_after = self._obey_rate_headers(response, pacer)
         if response.ok:
@@ -220,11 +272,11 @@ class ZenodoClient:
 
     # --- rules ------------------------------------------------------------------------------------------------------
 
-    def _auth_headers(self, url: str) -> dict[str, str]:
+    def _headers(self, url: str) -> dict[str, str]:
         """The token goes only to Zenodo's API, as a header (a query parameter would leak into logs)."""
-        if self.settings.token and url.startswith(self._zenodo_api):
-            return {"Authorization": f"Bearer {self.settings.token}"}
-        return {}
+        if not url.startswith(self._zenodo_api):
+            return {}
+        return {"Authorization": f"Bearer {self.settings.token}"} if self.settings.token else {}
 
     def _pacer_for(self, url: str) -> Pacer:
         return self._zenodo_pacer if url.startswith(self._zenodo_api) else self._other_pacer
@@ -251,7 +303,7 @@ class ZenodoClient:
             stop=tenacity.stop_after_attempt(self.settings.max_attempts),
             wait=self._wait,
             retry=tenacity.retry_if_exception(lambda error: getattr(error, "transient", False)),
-            before=lambda state: setattr(self, "last_attempts", state.attempt_number),
+            before=lambda state: setattr(self._attempts, "count", state.attempt_number),
             sleep=self._sleep,
             reraise=True,
         )

@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import re
 import tempfile
+from typing import Callable
 
 import apache_beam as beam
 from apache_beam import pvalue
 
 from beam_zml.core.errors import error_row
-from beam_zml.core.records import RecordSource
-from beam_zml.sources.fetch import NoCode, fetch_code, scrub_token
+from beam_zml.core.records import RecordSource, metadata_problem
+from beam_zml.sources.fetch import NoCode, record_members, scrub_token
 from beam_zml.sources.harvest import is_excluded
 from beam_zml.sources.local import read_selected
-from beam_zml.sources.repository import Limits, RepositoryError
-from beam_zml.sources.zenodo import ZenodoClient, ZenodoError, ZenodoSettings
+from beam_zml.sources.repository import Limits, Member, RepositoryError
+from beam_zml.sources.zenodo import ZenodoError
 from beam_zml.transforms.counters import inc
+from beam_zml.transforms.zenodo_clients import ZenodoClients
 
 OUTCOMES = "outcomes"  # (record_id, (RecordSource, status, error)): exactly one per record
 ERRORS = "errors"
@@ -27,33 +28,31 @@ class _Excluded(Exception):
     """The record matches --exclude-pattern: it is dropped, not failed."""
 
 
+class RecordShapeError(Exception):
+    """The record's JSON does not fit the records schema (SPEC §6): the record fails with the reason."""
+
+
 class _ListFilesFn(beam.DoFn):
-    def __init__(self, limits: Limits, zenodo: ZenodoSettings | None, exclude_pattern: str | None):
+    def __init__(self, limits: Limits, zenodo: ZenodoClients | None, exclude_pattern: str | None):
         self._limits = limits
         self._zenodo = zenodo
         self._exclude_pattern = exclude_pattern
 
     def setup(self):
-        self._client = ZenodoClient(self._zenodo) if self._zenodo is not None else None
+        self._client = self._zenodo.acquire() if self._zenodo is not None else None  # the process's client
         self._excluded = re.compile(self._exclude_pattern) if self._exclude_pattern else None
-
-    def teardown(self):
-        if self._client is not None:
-            self._client.close()
 
     def process(self, source: RecordSource):
         attempt = _Attempt(source)
         warnings = []  # (error_type, message) of a repository read whole but not cleanly
         try:
-            with self._code(attempt) as location:
-                members = read_selected(
-                    location, self._limits, attempt.source.selection, warn=lambda *warning: warnings.append(warning)
-                )
+            members = self._members(attempt, warn=lambda *warning: warnings.append(warning))
         except _Excluded:
             inc("records_excluded")
             return
         except Exception as error:  # one bad record never stops the run
-            message = str(error) if isinstance(error, (RepositoryError, ZenodoError, NoCode)) else f"{type(error).__name__}: {error}"
+            known = (RepositoryError, ZenodoError, NoCode, RecordShapeError)
+            message = str(error) if isinstance(error, known) else f"{type(error).__name__}: {error}"
             attempts = getattr(error, "attempts", 1) or 1
             source = attempt.source  # with the metadata, if it was fetched
             inc("records_listed")  # read, if only to fail: progress counts it
@@ -78,26 +77,28 @@ class _ListFilesFn(beam.DoFn):
         inc("records_listed")
         yield pvalue.TaggedOutput(OUTCOMES, (source.record_id, (source, "ok", None)))
 
-    @contextlib.contextmanager
-    def _code(self, attempt: "_Attempt"):
-        """A local path to the record's code, fetched into a temporary folder that is removed afterwards.
-
-        `attempt.source` is updated with what was learnt (metadata, where the code came from).
+    def _members(self, attempt: "_Attempt", warn: Callable[[str, str], None]) -> list[Member]:
+        """The record's files: its local directory or archive, or a Zenodo record's code fetched into a
+        temporary folder that is removed once read. `attempt` learns the metadata and where the code came from.
         """
         source = attempt.source
         if source.source == "local":
-            yield source.location
-            return
+            return read_selected(source.location, self._limits, source.selection, warn=warn)
         raw = source.raw if source.raw is not None else self._client.record(source.record_id)
-        raw = scrub_token(raw, self._zenodo.token)
+        raw = scrub_token(raw, self._zenodo.settings.token)
         attempt.source = dataclasses.replace(source, raw=raw)
         if self._excluded is not None and is_excluded(raw, self._excluded):
             raise _Excluded()
+        problem = metadata_problem(raw)
+        if problem is not None:  # fail before any download: the row could not be written as it is
+            raise RecordShapeError(problem)
+        settings = self._zenodo.settings
         with tempfile.TemporaryDirectory(prefix="beam_zml-") as workdir:
-            fetched = fetch_code(self._client, raw, workdir, self._zenodo.github_url, self._zenodo.max_archive_bytes)
-            attempt.problems.extend(fetched.problems)
-            attempt.source = dataclasses.replace(attempt.source, location=fetched.url, source=fetched.source)
-            yield fetched.location
+            code = record_members(self._client, raw, workdir, zenodo_url=settings.zenodo_url,
+                                  github_base=settings.github_url, limits=self._limits, warn=warn)
+        attempt.problems.extend(code.problems)
+        attempt.source = dataclasses.replace(attempt.source, location=code.url, source=code.source)
+        return code.members
 
 
 @dataclasses.dataclass
@@ -111,12 +112,13 @@ class _Attempt:
 class ListRepositoryFiles(beam.PTransform):
     """RecordSource -> (record_id, Member) per file, plus tagged `outcomes` and `errors`.
 
-    Zenodo records are fetched first (metadata if missing, then the code, into a
-    temporary folder removed once read). The files are reshuffled so that one big
-    repository's files spread over all workers.
+    Zenodo records are fetched first (metadata if missing, then all of the record's files, or else its
+    GitHub release: beam_zml.sources.fetch.record_members), through the process's client from `zenodo`.
+    A record whose JSON would not fit its records row fails before any download. The files are
+    reshuffled so that one big repository's files spread over all workers.
     """
 
-    def __init__(self, limits: Limits, zenodo: ZenodoSettings | None = None, exclude_pattern: str | None = None):
+    def __init__(self, limits: Limits, zenodo: ZenodoClients | None = None, exclude_pattern: str | None = None):
         super().__init__()
         self._limits = limits
         self._zenodo = zenodo

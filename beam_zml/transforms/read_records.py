@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 
@@ -10,33 +11,51 @@ from apache_beam import pvalue
 
 from beam_zml.core.errors import error_row
 from beam_zml.core.names import printable
-from beam_zml.core.records import RecordSource
+from beam_zml.core.records import RecordSource, record_id_of
 from beam_zml.sources.harvest import SearchQuery, harvest
-from beam_zml.sources.zenodo import ZenodoClient, ZenodoError, ZenodoSettings
+from beam_zml.sources.zenodo import ZenodoError
 from beam_zml.transforms.counters import inc
+from beam_zml.transforms.zenodo_clients import ZenodoClients
 
-SOURCE_ERRORS = "errors"  # errors/ rows of records that could not be read: the run then ends with status 1
-SOURCE_STAGES = ("search", "read_records")  # their `stage`
+SOURCE_ERRORS = "errors"  # errors/ rows of a search that failed: the run then ends with status 1
+SOURCE_STAGES = ("search",)  # their `stage`
 
 
 def zenodo_source(record: int | dict) -> RecordSource:
-    """A record to fetch: an id (its metadata is fetched later) or the record's JSON."""
+    """A record to fetch: an id (its metadata is fetched later) or the record's JSON.
+
+    A JSON without a usable id still becomes a record (so that it is counted and fails with the reason):
+    its id is a stable positive number made from its JSON text.
+    """
     if isinstance(record, dict):
-        title = (record.get("metadata") or {}).get("title") or record.get("title")
-        return RecordSource(int(record["id"]), "", None, title=title, raw=record)
+        record_id = record_id_of(record)
+        if record_id is None:
+            digest = hashlib.sha1(json.dumps(record, sort_keys=True, default=repr).encode("utf-8")).digest()
+            record_id = int.from_bytes(digest[:7], "big")
+        return RecordSource(record_id, "", None, raw=record)
     return RecordSource(int(record), "", None)
+
+
+def parse_record_line(line: str) -> dict:
+    """One line of a records JSON-lines file; a line that is not a JSON object is kept as the value of
+    "unparsed", so that its record fails with the reason instead of stopping the run."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        record = None
+    return record if isinstance(record, dict) else {"unparsed": line[:10_000]}
 
 
 class _HarvestFn(beam.DoFn):
     """The whole search, in one place: it is sequential anyway, paced at the search limit."""
 
-    def __init__(self, settings: ZenodoSettings, max_records: int | None, cap: int):
-        self._settings = settings
+    def __init__(self, clients: ZenodoClients, max_records: int | None, cap: int):
+        self._clients = clients
         self._max_records = max_records
         self._cap = cap
 
     def setup(self):
-        self._client = ZenodoClient(self._settings)
+        self._client = self._clients.acquire()  # the process's client, shared with the other stages
 
     def process(self, query: SearchQuery):
         found = 0
@@ -53,9 +72,6 @@ class _HarvestFn(beam.DoFn):
             yield pvalue.TaggedOutput(
                 SOURCE_ERRORS, error_row("search", None, message, error_type=type(error).__name__, attempts=error.attempts)
             )
-
-    def teardown(self):
-        self._client.close()
 
 
 @dataclass(frozen=True)
@@ -102,10 +118,13 @@ class ReadRecords(beam.PTransform):
     records that could not be read (a search that failed, a line of --records-jsonl that is no record)}.
 
     `zenodo` is needed for a search.
+
+    A records file's lines that are no JSON object, or have no usable id, still become records (which fail with
+    the reason); a record id listed twice in it becomes one record (counter records_duplicate).
     """
 
     records: RecordsToRead
-    zenodo: ZenodoSettings | None = None
+    zenodo: ZenodoClients | None = None
 
     def expand(self, pipeline):
         records = self.records
@@ -118,9 +137,14 @@ class ReadRecords(beam.PTransform):
             parsed = (
                 pipeline
                 | "ReadLines" >> beam.io.ReadFromText(records.records_jsonl)
-                | "Parse" >> beam.ParDo(_ParseRecordFn()).with_outputs(SOURCE_ERRORS, main="records")
+                | "NotBlank" >> beam.Filter(str.strip)
+                | "Parse" >> beam.Map(parse_record_line)
+                | "JsonToSource" >> beam.Map(zenodo_source)
+                | "KeyById" >> beam.Map(lambda source: (source.record_id, source))
+                | "GroupById" >> beam.GroupByKey()
+                | "OncePerId" >> beam.Map(_one_per_id)
             )
-            read = {"records": parsed.records, SOURCE_ERRORS: parsed[SOURCE_ERRORS]}
+            read = {"records": parsed, SOURCE_ERRORS: pipeline | "NoErrors" >> beam.Create([])}
         else:
             found = (
                 pipeline
@@ -136,18 +160,13 @@ class ReadRecords(beam.PTransform):
         return read
 
 
-class _ParseRecordFn(beam.DoFn):
-    """A line of JSON -> a RecordSource, or an errors/ row when it is no record; blank lines are nothing."""
-
-    def process(self, line: str):
-        if not line.strip():
-            return
-        try:
-            yield zenodo_source(json.loads(line))
-        except (ValueError, KeyError, TypeError, AttributeError) as error:
-            inc("records_unreadable")
-            message = f"not a Zenodo record ({type(error).__name__}: {error}): {line[:100]!r}"
-            yield pvalue.TaggedOutput(SOURCE_ERRORS, error_row("read_records", None, message, error_type=type(error).__name__))
+def _one_per_id(element) -> RecordSource:
+    """A records file may list a record twice (merged harvests): one row per record id, the same one on every run."""
+    _, sources = element
+    sources = sorted(sources, key=lambda source: json.dumps(source.raw, sort_keys=True, default=repr))
+    if len(sources) > 1:
+        inc("records_duplicate", len(sources) - 1)
+    return sources[0]
 
 
 def _not_done(source: RecordSource, done: frozenset) -> bool:
