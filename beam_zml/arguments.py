@@ -36,3 +36,8 @@ def fail(prog: str, message: str) -> NoReturn:
     """The one-line error for bad input found after parsing (a missing path, an existing dataset)."""
     sys.stderr.write(f"{prog}: error: {message}\n")
     raise SystemExit(2)
+
+
+def counted(n: int, singular: str, plural: str | None = None) -> str:
+    """`n` and the noun agreeing with it, thousands separated: "1 repository", "2,000 repositories"."""
+    return f"{n:,} {singular if n == 1 else plural or singular + 's'}"

@@ -9,9 +9,10 @@ USAGE = """usage: zml COMMAND [options]
 commands:
   build         build the dataset (the same as python -m pipelines.build_dataset)
   harvest       list Zenodo records into a JSON-lines file (python -m pipelines.harvest_records)
-  report        write an HTML page with plots of a built dataset's shape (OUT/report/index.html)
+  report        write an HTML page with plots of a built dataset's shape (./NAME-report/index.html)
+  ls            list a dataset's records, or one record's files
   show          print one image of a built dataset back as text
-  export-png    write a dataset's images as grayscale PNGs, one folder per extension
+  export-png    write a dataset's images as readable grayscale PNGs, one folder per extension
   train         train and evaluate a baseline CNN classifier (python -m pipelines.train_classifier)
   setup-runner  put Beam's Flink or Spark job-server jar into Beam's jar cache (zml setup-runner flink|spark)
 
@@ -21,6 +22,7 @@ COMMANDS = {
     "build": "pipelines.build_dataset",
     "harvest": "pipelines.harvest_records",
     "report": "beam_zml.consume.report",
+    "ls": "beam_zml.consume.ls",
     "show": "beam_zml.consume.show",
     "export-png": "beam_zml.consume.export_png",
     "train": "pipelines.train_classifier",

@@ -15,6 +15,7 @@ import sys
 
 from tqdm import tqdm
 
+from beam_zml.arguments import counted
 from beam_zml.sources.fetch import scrub_token
 from beam_zml.sources.harvest import harvest
 from beam_zml.sources.zenodo import ZenodoClient, ZenodoError
@@ -71,7 +72,7 @@ def run(argv: list[str] | None = None) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     written = run(argv)
-    print(f"{written:,} records", file=sys.stderr)
+    print(counted(written, "record"), file=sys.stderr)
     return 0
 
 
