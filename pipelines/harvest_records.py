@@ -1,4 +1,4 @@
-"""List Zenodo records into a JSON-lines file, for `zml build --records-jsonl` (SPEC §5).
+"""List Zenodo records into a JSON-lines file, for `zml build --records-jsonl` (README.md#records-from-zenodo).
 
     python -m pipelines.harvest_records --max-records 10000 --output records.jsonl
 

@@ -1,4 +1,4 @@
-"""The image kernel against a plain reference of SPEC §3, plus hand-checked examples."""
+"""The image kernel against a plain reference of docs/dataset-format.md#image-rules, plus hand-checked examples."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ PAD_RANGE = {"uint16": (0, 0xFFFF), "int32": (-(2**31), 2**31 - 1), "uint8": (0,
 
 
 def reference_lines(data: bytes) -> list[str]:
-    """SPEC §3 steps 1-3, one str operation at a time."""
+    """docs/dataset-format.md#image-rules, steps 1-3, one str operation at a time."""
     text = data.decode("utf-8", errors="replace")
     text = text.replace("\r", "").replace("\t", "    ")
     lines = text.split("\n")
@@ -40,7 +40,7 @@ def pixel(char: str, dtype: str, replacement: int) -> int:
 
 
 def reference(data, height=80, width=80, pad=32, dtype="uint16", replacement=26):
-    """SPEC §3 steps 4-5: one row per line, one image per block of `height` lines."""
+    """docs/dataset-format.md#image-rules, steps 4-5: one row per line, one image per block of `height` lines."""
     lines = reference_lines(data)
     images, n_lines = [], []
     for first in range(0, len(lines), height):

@@ -25,7 +25,8 @@ MAKEFILE = "# Build the docs; this comment line is much longer than eighty chara
 
 
 def expected_lines(data: bytes, segment: int) -> list[str]:
-    """SPEC §3 by hand: the lines of one image, tabs as 4 spaces, cut at 80, trailing spaces lost to the pad."""
+    """The image rules by hand (docs/dataset-format.md#image-rules): the lines of one image, tabs as 4 spaces,
+    cut at 80, trailing spaces lost to the pad."""
     text = data.decode("utf-8", "replace").replace("\r", "").replace("\t", "    ")
     lines = text.split("\n")[:-1] if text.endswith("\n") else text.split("\n")
     return [line[:80].rstrip(" ") for line in lines[80 * segment : 80 * segment + 80]]

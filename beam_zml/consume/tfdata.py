@@ -25,7 +25,7 @@ import tensorflow as tf
 from beam_zml.consume.dataset import parse_spec, read_manifest, read_rows, shard_paths
 
 SPLITS = ("train", "validation", "test")
-EXAMPLE_LABELS = ("language", "extension")  # string features of each image (SPEC §4 Example features)
+EXAMPLE_LABELS = ("language", "extension")  # string features of each image (docs/dataset-format.md#images)
 RECORD_LABELS = ("license", "resource_type", "access_right", "source")  # string fields of its record (records/)
 OTHER = "<other>"  # the last entry of every vocabulary: values seen fewer than min_count times
 HASH_BUCKETS = 2**63 - 1  # image hashes are FarmHash Fingerprint64 modulo this: stable across machines and TF versions

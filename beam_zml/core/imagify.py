@@ -1,4 +1,4 @@
-"""The image kernel (SPEC §3): one file's bytes to fixed-size grids of code points.
+"""The image kernel (docs/dataset-format.md#image-rules): one file's bytes to fixed-size grids of code points.
 
 Pure numpy, no Beam, so it can be tested and benchmarked on its own.
 
@@ -45,7 +45,7 @@ def imagify(
 
     Returns ``(images, n_lines)``: ``images`` has shape ``(n, height, width)`` and
     dtype ``dtype``; ``n_lines[i]`` (1 to ``height``) counts the real lines of
-    image ``i``, the rest being rows of ``pad``. SPEC §3 step by step: UTF-8 with
+    image ``i``, the rest being rows of ``pad``. docs/dataset-format.md#image-rules step by step: UTF-8 with
     invalid bytes as U+FFFD; ``\\r`` deleted, ``\\t`` as four spaces; lines split on
     ``\\n``, a trailing ``\\n`` not starting a line (so a file that is empty after
     deleting ``\\r`` has no lines and no images); each row is the first ``width``

@@ -1,4 +1,4 @@
-"""Where a record's code comes from, and its row in records/ (SPEC §4 records)."""
+"""Where a record's code comes from, and its row in records/ (docs/dataset-format.md#records)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A Zenodo record's code on local disk, from the first source that serves it (SPEC §5).
+"""A Zenodo record's code on local disk, from the first source that serves it (README.md#records-from-zenodo).
 
 In order: the record's own archive files (md5 checked), the GitHub release archive
 named by its isSupplementTo github.com/OWNER/REPO/tree/TAG identifier, then its
@@ -123,7 +123,7 @@ def _download_loose(client, files: list[RecordFile], workdir: str, max_bytes: in
 
 
 def scrub_token(raw: dict, token: str | None) -> dict:
-    """The record with any access token removed, as SPEC §4 asks of raw_json."""
+    """The record with any access token removed, as docs/dataset-format.md#records says of raw_json."""
     text = json.dumps(raw)
     text = re.sub(r"access_token=[^&\"\s]*&?", "", text)
     if token:
