@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 USAGE = """usage: zml COMMAND [options]
@@ -40,7 +41,15 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"zml: error: unknown command {command!r} (choose from {', '.join(COMMANDS)})\n")
         return 2
     module = __import__(COMMANDS[command], fromlist=["main"])
-    return module.main(rest)
+    try:
+        status = module.main(rest)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader of a pipe stopped early (zml ls OUT | head): not an error. Python's recipe
+        # (docs.python.org/3/library/signal.html, "Note on SIGPIPE"): no more output, no traceback at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    return status
 
 
 if __name__ == "__main__":

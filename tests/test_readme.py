@@ -1,0 +1,157 @@
+"""The README, run as a newcomer runs it: every ```sh/```bash block and ```python snippet, top to bottom.
+
+The blocks of README.md and then docs/dataset-format.md (whose examples read the dataset the
+README builds) run in order, each as written, in a copy of this checkout in a temporary folder:
+shell blocks with `bash -e -o pipefail`, Python snippets with the copy's `.venv/bin/python`, both
+from the copy's root. A block fails the test if it exits non-zero.
+
+A block preceded by `<!-- readme-test: skip (REASON) -->` is not run, and the test is reported as
+skipped with REASON: the ones that need zenodo.org, a cluster, or that run this test suite.
+
+One thing differs from a fresh machine, to keep the run offline and within CI's time: before the
+README's `python3 -m venv .venv && .venv/bin/pip install -e .` runs, `.venv` already exists, made
+by this Python with a .pth file that puts this environment's site-packages on its path, so pip
+finds the dependencies installed and installs only beam_zml (editable, from the copy). `python3`
+is this Python. Set README_TEST_FRESH_VENV=1 to skip that (a real install from PyPI, minutes).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import site
+import subprocess
+import sys
+import sysconfig
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCUMENTS = ("README.md", "docs/dataset-format.md")  # in this order: the docs read what the README builds
+RUNNABLE = {"sh": "shell", "bash": "shell", "python": "python"}
+FENCE = re.compile(
+    r"(?:<!-- readme-test: skip \((?P<reason>[^)]+)\) -->\s*\n)?^```(?P<language>[\w-]*)[ \t]*\n(?P<code>.*?)^```[ \t]*$",
+    re.MULTILINE | re.DOTALL,
+)
+TIMEOUT = 1200  # seconds for one block: the README's first build and `zml train` take minutes on 2 cores
+OUTPUT_SHOWN = 6000  # characters of a failing block's output in the failure message
+
+
+@dataclass(frozen=True)
+class Block:
+    document: str
+    line: int
+    kind: str  # "shell" or "python"
+    code: str
+    skip: str | None  # the reason given in the document's markup, or None
+
+    @property
+    def name(self) -> str:
+        return f"{self.document}:{self.line}-{self.kind}"
+
+
+def blocks(document: str, text: str) -> list[Block]:
+    """The runnable fenced blocks of a Markdown text, in order; other fences (```, ```text...) are not run."""
+    found = []
+    for match in FENCE.finditer(text):
+        kind = RUNNABLE.get(match["language"])
+        if kind is not None:
+            line = text.count("\n", 0, match.start("code"))  # the 1-based line of the opening fence
+            found.append(Block(document, line, kind, match["code"], match["reason"]))
+    return found
+
+
+ALL_BLOCKS = [block for document in DOCUMENTS for block in blocks(document, (ROOT / document).read_text(encoding="utf-8"))]
+
+
+def copy_checkout(target: Path) -> None:
+    """What a fresh clone holds: the files git tracks plus new files it does not ignore (uncommitted work too)."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT, capture_output=True, check=True,
+    ).stdout.decode("utf-8").split("\0")
+    for relative in filter(None, listed):
+        source = ROOT / relative
+        if source.is_file():
+            (target / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / relative)
+
+
+def seed_virtualenv(clone: Path) -> None:
+    """`.venv` made by this Python, seeing this environment's packages through a .pth file (not beam_zml itself)."""
+    subprocess.run([sys.executable, "-m", "venv", str(clone / ".venv")], check=True)
+    inside = subprocess.run(
+        [str(clone / ".venv" / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()
+    ours = [path for path in sys.path if path.endswith("site-packages") and Path(path).is_dir()]
+    ours += [path for path in site.getsitepackages() + [sysconfig.get_paths()["purelib"]] if path not in ours]
+    (Path(inside) / "zz_readme_test_base.pth").write_text("".join(f"{path}\n" for path in ours))
+
+
+@pytest.fixture(scope="module")
+def clone(tmp_path_factory) -> tuple[Path, dict]:
+    """A copy of the checkout, and the environment its blocks run in (`python3` is this Python)."""
+    clone = tmp_path_factory.mktemp("readme") / "beam_zml"
+    clone.mkdir()
+    copy_checkout(clone)
+    if os.environ.get("README_TEST_FRESH_VENV") != "1":
+        seed_virtualenv(clone)
+    shims = clone.parent / "bin"
+    shims.mkdir()
+    base_python = getattr(sys, "_base_executable", sys.executable)
+    for name in ("python3", "python"):
+        (shims / name).symlink_to(base_python)
+    environment = {
+        name: value for name, value in os.environ.items() if name not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")
+    }
+    environment["PATH"] = f"{shims}{os.pathsep}{environment.get('PATH', '')}"
+    environment.pop("README_TEST_FRESH_VENV", None)
+    return clone, environment
+
+
+@pytest.mark.parametrize("block", ALL_BLOCKS, ids=[block.name for block in ALL_BLOCKS])
+def test_block_runs_as_written(clone, block):
+    directory, environment = clone
+    if block.skip is not None:
+        pytest.skip(f"{block.name}: {block.skip}")
+    if block.kind == "shell":
+        command = ["bash", "-e", "-o", "pipefail", "-c", block.code]
+    else:
+        command = [str(directory / ".venv" / "bin" / "python"), "-c", block.code]
+    try:
+        result = subprocess.run(
+            command, cwd=directory, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            timeout=TIMEOUT, stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired as timeout:
+        pytest.fail(f"{block.name} ran past {TIMEOUT} s:\n{block.code}\n--- output ---\n{(timeout.output or '')[-OUTPUT_SHOWN:]}")
+    assert result.returncode == 0, (
+        f"{block.name} exited with status {result.returncode}:\n{block.code}\n--- output ---\n{result.stdout[-OUTPUT_SHOWN:]}"
+    )
+
+
+def test_blocks_are_found_and_skips_are_few_and_give_a_reason():
+    """The parser sees the README's blocks, and skips stay the exception."""
+    readme = [block for block in ALL_BLOCKS if block.document == "README.md"]
+    assert sum(block.kind == "python" for block in readme) >= 2 and sum(block.kind == "shell" for block in readme) >= 2
+    skipped = [block for block in ALL_BLOCKS if block.skip is not None]
+    assert all(block.skip.strip() for block in skipped)
+    assert len(skipped) <= len(ALL_BLOCKS) // 2, [block.name for block in skipped]
+    assert ALL_BLOCKS[0].document == "README.md" and ALL_BLOCKS[0].skip is None, "the first command is run"
+
+
+def test_fence_parser_on_a_sample():
+    sample = (
+        "Intro\n\n```bash\necho one\n```\n\n<!-- readme-test: skip (needs zenodo.org) -->\n```sh\ncurl zenodo.org\n```\n"
+        "```\nnot run\n```\n```python\nprint(2)\n```\n```text\nOUT/\n```\n"
+    )
+    found = blocks("sample.md", sample)
+    assert [(b.kind, b.code, b.skip, b.line) for b in found] == [
+        ("shell", "echo one\n", None, 3),
+        ("shell", "curl zenodo.org\n", "needs zenodo.org", 8),
+        ("python", "print(2)\n", None, 14),
+    ]
