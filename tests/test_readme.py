@@ -98,6 +98,7 @@ def clone(tmp_path_factory) -> tuple[Path, dict]:
     clone = tmp_path_factory.mktemp("readme") / "beam_zml"
     clone.mkdir()
     copy_checkout(clone)
+    (clone.parent / "checkout.txt").write_text("".join(f"{name}\n" for name in sorted(os.listdir(clone))))
     if os.environ.get("README_TEST_FRESH_VENV") != "1":
         seed_virtualenv(clone)
     shims = clone.parent / "bin"
@@ -155,3 +156,16 @@ def test_fence_parser_on_a_sample():
         ("shell", "curl zenodo.org\n", "needs zenodo.org", 8),
         ("python", "print(2)\n", None, 14),
     ]
+
+
+def test_what_the_blocks_wrote_is_ignored_by_git(clone):
+    """Datasets, reports, models and PNGs the README's commands made must not show up in `git status`."""
+    directory, _ = clone
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    before = set((directory.parent / "checkout.txt").read_text().split())
+    made = sorted(set(os.listdir(directory)) - before - {".venv"})
+    assert made, "the README's blocks wrote nothing?"
+    probes = [f"{name}/x" if (directory / name).is_dir() else name for name in made]
+    ignored = subprocess.run(["git", "check-ignore", "--no-index", *probes], cwd=ROOT, capture_output=True, text=True)
+    assert set(ignored.stdout.split()) == set(probes), f"not in .gitignore: {sorted(set(probes) - set(ignored.stdout.split()))}"

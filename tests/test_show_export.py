@@ -274,3 +274,24 @@ def test_ls_record_lists_its_files_with_status_or_reason(capsys, two_records):
     ]
     status, out, err = run_cli(capsys, ["ls", built, "--record", "12345"])
     assert status == 2 and out == "" and err == f"zml ls: error: {built} has no record 12345 (zml ls {built} lists them)\n"
+
+
+def test_ls_into_a_pipe_closed_early_ends_quietly(tmp_path):
+    """`zml ls OUT --record ID | head -1` on a record with thousands of files: no BrokenPipeError traceback."""
+    import subprocess
+    import sys
+
+    repository = tmp_path / "many"
+    repository.mkdir()
+    for index in range(4000):
+        (repository / f"file{index:04d}.txt").write_text(f"line {index}\n")
+    output = tmp_path / "dataset"
+    build_dataset.run(["--local", str(repository), "--output", str(output)])
+    command = [sys.executable, "-m", "pipelines.cli", "ls", str(output), "--record", str(local_record_id(str(repository)))]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = process.stdout.readline()
+    process.stdout.close()  # as `head -1` does
+    status = process.wait(timeout=120)
+    err = process.stderr.read().decode()
+    assert first.split() == [b"path", b"status", b"language", b"lines", b"images"]
+    assert status == 0 and "Traceback" not in err and "BrokenPipeError" not in err, err
