@@ -295,3 +295,35 @@ def test_ls_into_a_pipe_closed_early_ends_quietly(tmp_path):
     err = process.stderr.read().decode()
     assert first.split() == [b"path", b"status", b"language", b"lines", b"images"]
     assert status == 0 and "Traceback" not in err and "BrokenPipeError" not in err, err
+
+
+def test_export_shows_a_progress_bar_on_a_terminal_only(built, tmp_path):
+    """A tqdm bar on stderr when it is a terminal (a pty of 24x100 here); one line and no bar when it is a pipe."""
+    import fcntl
+    import os
+    import pty
+    import subprocess
+    import sys
+    import termios
+
+    n = len(list(read_examples(built)))
+    command = [sys.executable, "-m", "pipelines.cli", "export-png", built]
+    piped = subprocess.run([*command, str(tmp_path / "piped")], capture_output=True, text=True, timeout=300)
+    assert piped.returncode == 0 and piped.stderr == f"writing {n} images as readable PNGs\n"
+
+    controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    process = subprocess.Popen([*command, str(tmp_path / "terminal")], stdout=subprocess.DEVNULL, stderr=terminal)
+    os.close(terminal)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:  # the pty is closed once the process ends
+            break
+        if not chunk:
+            break
+        shown += chunk
+    assert process.wait(timeout=300) == 0
+    os.close(controller)
+    assert b"100%|" in shown and f"{n}/{n} [".encode() in shown, shown
