@@ -1,9 +1,12 @@
 """The README, run as a newcomer runs it: every ```sh/```bash block and ```python snippet, top to bottom.
 
 The blocks of README.md and then docs/dataset-format.md (whose examples read the dataset the
-README builds) run in order, each as written, in a copy of this checkout in a temporary folder:
-shell blocks with `bash -e -o pipefail`, Python snippets with the copy's `.venv/bin/python`, both
-from the copy's root. A block fails the test if it exits non-zero.
+README builds) run in order, each as written, in a copy of this checkout in a temporary folder,
+as in one terminal session: shell blocks with `bash -e -o pipefail`, each starting in the
+directory and with the environment the previous one left (so `cd`, `export` and
+`source .venv/bin/activate` carry over, as in a newcomer's terminal); Python snippets with the
+copy's `.venv/bin/python`, in that directory and environment. A block fails the test if it exits
+non-zero.
 
 A block preceded by `<!-- readme-test: skip (REASON) -->` is not run, and the test is reported as
 skipped with REASON: the ones that need zenodo.org, a cluster, or that run this test suite.
@@ -111,28 +114,60 @@ def clone(tmp_path_factory) -> tuple[Path, dict]:
     }
     environment["PATH"] = f"{shims}{os.pathsep}{environment.get('PATH', '')}"
     environment.pop("README_TEST_FRESH_VENV", None)
-    return clone, environment
+    return clone, {"cwd": clone, "env": environment}
+
+
+def run_block(block: Block, python: Path, session: dict, state: Path) -> subprocess.CompletedProcess:
+    """Run one block in `session` ({"cwd", "env"}); a shell block that succeeds leaves its cwd and env there.
+
+    Raises subprocess.TimeoutExpired past TIMEOUT seconds.
+    """
+    if block.kind == "shell":
+        save = f'\npwd > "{state}.cwd" && env -0 > "{state}.env"\n'
+        command = ["bash", "-e", "-o", "pipefail", "-c", block.code + save]
+    else:
+        command = [str(python), "-c", block.code]
+    result = subprocess.run(
+        command, cwd=session["cwd"], env=session["env"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL,
+    )
+    if block.kind == "shell" and result.returncode == 0:
+        session["cwd"] = Path(Path(f"{state}.cwd").read_text().strip())
+        pairs = Path(f"{state}.env").read_bytes().decode("utf-8", "surrogateescape").split("\0")
+        session["env"] = dict(pair.split("=", 1) for pair in pairs if "=" in pair)
+    return result
 
 
 @pytest.mark.parametrize("block", ALL_BLOCKS, ids=[block.name for block in ALL_BLOCKS])
 def test_block_runs_as_written(clone, block):
-    directory, environment = clone
+    directory, session = clone
     if block.skip is not None:
         pytest.skip(f"{block.name}: {block.skip}")
-    if block.kind == "shell":
-        command = ["bash", "-e", "-o", "pipefail", "-c", block.code]
-    else:
-        command = [str(directory / ".venv" / "bin" / "python"), "-c", block.code]
     try:
-        result = subprocess.run(
-            command, cwd=directory, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            timeout=TIMEOUT, stdin=subprocess.DEVNULL,
-        )
+        result = run_block(block, directory / ".venv" / "bin" / "python", session, directory.parent / "session")
     except subprocess.TimeoutExpired as timeout:
         pytest.fail(f"{block.name} ran past {TIMEOUT} s:\n{block.code}\n--- output ---\n{(timeout.output or '')[-OUTPUT_SHOWN:]}")
     assert result.returncode == 0, (
         f"{block.name} exited with status {result.returncode}:\n{block.code}\n--- output ---\n{result.stdout[-OUTPUT_SHOWN:]}"
     )
+
+
+def test_blocks_share_one_terminal_session(tmp_path):
+    """cd, export and an activated virtualenv carry over from block to block, into the Python snippets too."""
+    (tmp_path / "sub" / "bin").mkdir(parents=True)
+    (tmp_path / "sub" / "bin" / "hello").write_text("#!/bin/sh\necho hello from the venv\n")
+    (tmp_path / "sub" / "bin" / "hello").chmod(0o755)
+    session = {"cwd": tmp_path, "env": {"PATH": os.environ["PATH"]}}
+    steps = [
+        Block("t.md", 1, "shell", 'cd sub && export ANSWER=42 && PATH="$PWD/bin:$PATH"\n', None),
+        Block("t.md", 5, "shell", 'test "$ANSWER" = 42 && test "$(basename "$PWD")" = sub && hello\n', None),
+        Block("t.md", 9, "python", 'import os; assert os.environ["ANSWER"] == "42" and os.getcwd().endswith("sub")\n', None),
+        Block("t.md", 13, "shell", "false\ncd /\n", None),
+    ]
+    results = [run_block(step, Path(sys.executable), session, tmp_path / "state") for step in steps]
+    assert [result.returncode for result in results] == [0, 0, 0, 1], [result.stdout for result in results]
+    assert results[1].stdout == "hello from the venv\n"
+    assert session["cwd"] == tmp_path / "sub", "a failed block (set -e) changes nothing"
 
 
 def test_blocks_are_found_and_skips_are_few_and_give_a_reason():
