@@ -327,3 +327,17 @@ def test_export_shows_a_progress_bar_on_a_terminal_only(built, tmp_path):
     assert process.wait(timeout=300) == 0
     os.close(controller)
     assert b"100%|" in shown and f"{n}/{n} [".encode() in shown, shown
+
+
+def test_a_path_twice_in_one_record_is_not_ambiguous():
+    """An archive with a name twice has two rows of that path in one record: the imaged one is the file."""
+    from beam_zml.consume.show import ImageNotFound, choose_row
+
+    kept = {"record_id": 7, "path": "a.py", "status": "imaged", "reason": None}
+    duplicate = {"record_id": 7, "path": "a.py", "status": "skipped", "reason": "duplicate_path"}
+    assert choose_row([duplicate, kept], "a.py", None, "OUT") is kept
+    assert choose_row([kept, duplicate], "a.py", 7, "OUT") is kept
+    with pytest.raises(ImageNotFound, match=r"^'a.py' is in 2 records: 7, 9; choose one with --record ID$"):
+        choose_row([kept, duplicate, {**kept, "record_id": 9}], "a.py", None, "OUT")
+    with pytest.raises(ImageNotFound, match="^record 8 has no file 'a.py'"):
+        choose_row([], "a.py", 8, "OUT")

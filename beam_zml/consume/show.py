@@ -36,13 +36,22 @@ def pixels(image: bytes, manifest: dict) -> np.ndarray:
 def find_file(output: str, path: str, record_id: int | None = None) -> dict:
     """The files/ row of `path` (in record `record_id`, if given); ImageNotFound if there is none or several."""
     rows = [r for r in read_rows(output, "files") if r["path"] == path and record_id in (None, r["record_id"])]
+    return choose_row(rows, path, record_id, output)
+
+
+def choose_row(rows: list[dict], path: str, record_id: int | None, output: str) -> dict:
+    """The one files/ row of `path` among `rows` (all of that path); ImageNotFound if none, or if several records hold it.
+
+    Within one record a path can have several rows (the same name twice in an archive:
+    the others have reason `duplicate_path`); the imaged one is the file.
+    """
     if not rows:
         where = f"record {record_id}" if record_id is not None else "the dataset"
         raise ImageNotFound(f"{where} has no file {path!r} (zml ls {output} lists records, zml ls {output} --record ID their files)")
-    if len(rows) > 1:
-        ids = ", ".join(str(r["record_id"]) for r in sorted(rows, key=lambda r: r["record_id"]))
-        raise ImageNotFound(f"{path!r} is in {len(rows)} records: {ids}; choose one with --record ID")
-    return rows[0]
+    records = sorted({r["record_id"] for r in rows})
+    if len(records) > 1:
+        raise ImageNotFound(f"{path!r} is in {len(records)} records: {', '.join(map(str, records))}; choose one with --record ID")
+    return next((r for r in rows if r["status"] == "imaged"), rows[-1])
 
 
 def check_segment(row: dict, segment: int) -> None:
