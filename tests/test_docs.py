@@ -61,3 +61,15 @@ def test_every_key_of_dataset_json_is_documented():
     options = {"pixel_dtype": "uint16", "height": 80, "width": 80, "pad": 32}
     keys = set(manifest(options=options, counts={}, shards=[], run={"runner": "DirectRunner"}, output="OUT", previous=None))
     assert documented("dataset.json") == keys
+
+
+def test_the_documented_grey_levels_are_those_export_png_writes():
+    from beam_zml.consume.export_png import GREY_BY_CATEGORY, GREY_OTHER, WHITE, grey_levels
+
+    section = PAGE[PAGE.index("## Looking at images"):]
+    rows = re.findall(r"^\s*\| ([^|]+) \| (\d+)[^|]*\|$", section, re.MULTILINE)
+    levels = {text.split(" (")[0]: int(level) for text, level in rows}
+    assert list(levels.values()) == [WHITE, GREY_BY_CATEGORY["L"], GREY_BY_CATEGORY["N"], GREY_BY_CATEGORY["P"], GREY_OTHER]
+    assert GREY_BY_CATEGORY["S"] == GREY_BY_CATEGORY["P"]
+    greys = grey_levels("uint16", 32)
+    assert [greys[ord(c)] for c in " \u00a0aZé5٣(+\ufffd\x07"] == [255, 255, 0, 0, 0, 64, 64, 128, 128, 128, 192]
