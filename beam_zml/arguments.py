@@ -46,3 +46,8 @@ def positive_float(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
     return value
+
+
+def counted(n: int, singular: str, plural: str | None = None) -> str:
+    """`n` and the noun agreeing with it, thousands separated: "1 repository", "2,000 repositories"."""
+    return f"{n:,} {singular if n == 1 else plural or singular + 's'}"

@@ -6,7 +6,7 @@ The corpus is the Python standard library's own source (its *.py files of at mos
 100,000 bytes, without test directories, site-packages and __pycache__), so
 every machine has it. In the same run it times ``beam_zml.core.imagify.imagify`` and a
 per-character rendition of zenodo-ml's algorithm (Python loops over lines and
-characters, as zenodo-ml's ``create_images`` did, with SPEC §3's fixes so both
+characters, as zenodo-ml's ``create_images`` did, with the fixes of docs/dataset-format.md#image-rules so both
 give the same arrays, which is checked first), and prints the median of
 ``--repeats`` passes over the corpus as a Markdown table, with whether the kernel
 meets its targets: >= 100 MB/s and >= 20x the per-character rendition.
@@ -51,7 +51,7 @@ def stdlib_corpus() -> list[bytes]:
 
 
 def per_character(data: bytes, height: int = 80, width: int = 80, pad: int = 32) -> np.ndarray:
-    """SPEC §3 for uint16 the way zenodo-ml computed it: a Python loop over every character.
+    """docs/dataset-format.md#image-rules for uint16 the way zenodo-ml computed it: a Python loop over every character.
 
     With §3's own decoding (a byte-order mark selects the encoding and is dropped) and
     line ends ("\\r\\n" and a lone "\\r" end a line), where zenodo-ml deleted every "\\r".

@@ -67,7 +67,7 @@ from beam_zml.consume.dataset import read_errors, read_rows  # noqa: E402
 from beam_zml.testing.zenodo_server import TOKEN, ZenodoServer  # noqa: E402
 from pipelines import build_dataset, harvest_records  # noqa: E402
 
-# Zenodo's documented limits (shared/ZENODO.md), per minute
+# Zenodo's documented limits (https://developers.zenodo.org), per minute
 ZENODO_SEARCH_PER_MIN = 30
 ZENODO_TOKEN_PER_MIN, ZENODO_TOKEN_PER_HOUR = 100, 5_000
 ZENODO_GUEST_PER_MIN, ZENODO_GUEST_PER_HOUR = 60, 2_000

@@ -1,4 +1,4 @@
-"""Build the dataset: repositories in; images, trees and metadata out (SPEC §4).
+"""Build the dataset: repositories in; images, trees and metadata out (docs/dataset-format.md).
 
     python -m pipelines.build_dataset --local PATH [PATH ...] --output OUT [Beam options]
     python -m pipelines.build_dataset --local-each DIR [DIR ...] --output OUT

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 USAGE = """usage: zml COMMAND [options]
@@ -9,9 +10,10 @@ USAGE = """usage: zml COMMAND [options]
 commands:
   build         build the dataset (the same as python -m pipelines.build_dataset)
   harvest       list Zenodo records into a JSON-lines file (python -m pipelines.harvest_records)
-  report        write an HTML page with plots of a built dataset's shape (OUT/report/index.html)
+  report        write an HTML page with plots of a built dataset's shape (./NAME-report/index.html)
+  ls            list a dataset's records, or one record's files
   show          print one image of a built dataset back as text
-  export-png    write a dataset's images as grayscale PNGs, one folder per extension
+  export-png    write a dataset's images as readable grayscale PNGs, one folder per extension
   train         train and evaluate a baseline CNN classifier (python -m pipelines.train_classifier)
   setup-runner  put Beam's Flink or Spark job-server jar into Beam's jar cache (zml setup-runner flink|spark)
 
@@ -21,6 +23,7 @@ COMMANDS = {
     "build": "pipelines.build_dataset",
     "harvest": "pipelines.harvest_records",
     "report": "beam_zml.consume.report",
+    "ls": "beam_zml.consume.ls",
     "show": "beam_zml.consume.show",
     "export-png": "beam_zml.consume.export_png",
     "train": "pipelines.train_classifier",
@@ -38,7 +41,15 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"zml: error: unknown command {command!r} (choose from {', '.join(COMMANDS)})\n")
         return 2
     module = __import__(COMMANDS[command], fromlist=["main"])
-    return module.main(rest)
+    try:
+        status = module.main(rest)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader of a pipe stopped early (zml ls OUT | head): not an error. Python's recipe
+        # (docs.python.org/3/library/signal.html, "Note on SIGPIPE"): no more output, no traceback at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    return status
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""List Zenodo records into a JSON-lines file, for `zml build --records-jsonl` (SPEC §5).
+"""List Zenodo records into a JSON-lines file, for `zml build --records-jsonl` (README.md#records-from-zenodo).
 
     python -m pipelines.harvest_records --max-records 10000 --output records.jsonl
     python -m pipelines.harvest_records --from-export records-json.tar.gz --output records.jsonl
@@ -18,6 +18,7 @@ import sys
 
 from tqdm import tqdm
 
+from beam_zml.arguments import counted
 from beam_zml.sources.export import (
     ExportError,
     export_records,
@@ -79,7 +80,7 @@ def run(argv: list[str] | None = None) -> int:
 
     try:
         write_atomically(args.output, write, mime_type="application/jsonl")
-    except ZenodoError as error:  # not bad input: the source could not be read (SPEC §6), status 1
+    except ZenodoError as error:  # not bad input: the source could not be read (docs/design.md#faults-and-limits), status 1
         progress.close()
         sys.stderr.write(f"{PROG}: error: the search failed after {written:,} records and {error.attempts} attempts: {error}; "
                          f"nothing written to {args.output}\n")
@@ -117,7 +118,7 @@ def _from_export(location: str, query, max_records: int | None, output: str) -> 
 
 def main(argv: list[str] | None = None) -> int:
     written = run(argv)
-    print(f"{written:,} records", file=sys.stderr)
+    print(counted(written, "record"), file=sys.stderr)
     return 0
 
 

@@ -37,7 +37,7 @@ class _BeamOptionsParser(OneLineErrors, _BeamArgumentParser):
 
 def add_image_options(parser: argparse.ArgumentParser) -> None:
     defaults = ImageSettings()
-    group = parser.add_argument_group("images (SPEC §3)")
+    group = parser.add_argument_group("images (docs/dataset-format.md#image-rules)")
     group.add_argument("--height", type=positive_int, default=defaults.height, help="lines per image (default: %(default)s)")
     group.add_argument("--width", type=positive_int, default=defaults.width, help="characters per line (default: %(default)s)")
     group.add_argument("--pad", type=non_negative_int, default=defaults.pad, help="pad value (default: %(default)s, a space)")
@@ -92,7 +92,7 @@ def regex(text: str) -> str:
 
 
 def add_search_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("Zenodo search (SPEC §5)")
+    group = parser.add_argument_group("Zenodo search (README.md#records-from-zenodo)")
     group.add_argument("--query", help="Zenodo search syntax, e.g. 'keywords:\"machine learning\"'")
     group.add_argument("--type", default="software", help="resource type (default: %(default)s)")
     group.add_argument("--since", type=timestamp, help="records created at or after this date")

@@ -4,7 +4,7 @@
 
 Trains on the train split, stops early on the validation split, and evaluates on the
 test split, whose repositories it never saw (beam_zml.consume.tfdata splits by repository).
-Writes to DIR (default OUT/model): metrics.json (accuracy, macro-F1, per-class
+Writes to DIR (default NAME-model in the current directory, NAME being OUT's folder name): metrics.json (accuracy, macro-F1, per-class
 figures, and the same figures for always answering the most frequent class of the
 train split), confusion_matrix.png and model.keras.
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 
@@ -34,7 +35,7 @@ from beam_zml.consume.classifier import (
     split_summary,
     write_outputs,
 )
-from beam_zml.consume.dataset import read_manifest, read_rows
+from beam_zml.consume.dataset import default_dest, read_manifest, read_rows
 from pipelines import options as cli
 
 PROG = "zml train"
@@ -87,7 +88,8 @@ def parser() -> argparse.ArgumentParser:
         help="read each content (SWHID) once, in the first split that holds it, so no test image repeats a train image",
     )
     train.add_argument(
-        "--output-dir", metavar="DIR", help="where to write metrics.json, confusion_matrix.png, model.keras (default: OUT/model)"
+        "--output-dir", metavar="DIR", help="where to write metrics.json, confusion_matrix.png, model.keras "
+        "(default: NAME-model in the current directory, NAME being OUT's folder name)"
     )
     train.add_argument(
         "--seed", type=int, default=0, help="seeds the shuffling, the initial weights and dropout (default: %(default)s)"
@@ -96,7 +98,10 @@ def parser() -> argparse.ArgumentParser:
 
 
 def run(argv: list[str] | None = None) -> dict:
-    """Parse `argv`, train, evaluate on the test split, write the outputs; returns the metrics written to metrics.json."""
+    """Parse `argv`, train, evaluate on the test split, write the outputs.
+
+    Returns the metrics written to metrics.json, and "output_dir": where they were written.
+    """
     train_parser = parser()
     args = train_parser.parse_args(argv)
     try:
@@ -186,8 +191,9 @@ def run(argv: list[str] | None = None) -> dict:
         metrics[f"n_{name}_images"] = summary["images"]
         metrics[f"n_{name}_repositories"] = summary["repositories"]
         metrics[f"n_{name}_per_class"] = class_counts[name]
-    write_outputs(args.output_dir or tf.io.gfile.join(args.data, "model"), metrics, matrix, model)
-    return metrics
+    output_dir = args.output_dir or default_dest(args.data, "model")
+    write_outputs(output_dir, metrics, matrix, model)
+    return {**metrics, "output_dir": output_dir}
 
 
 class EpochLine(keras.callbacks.Callback):
@@ -212,10 +218,12 @@ def main(argv: list[str] | None = None) -> int:
     metrics = run(argv)
     baseline = metrics["majority_class"]
     print(
-        f"test: accuracy {metrics['accuracy']:.3f}, macro-F1 {metrics['macro_f1']:.3f}; "
+        f"{PROG}: test: accuracy {metrics['accuracy']:.3f}, macro-F1 {metrics['macro_f1']:.3f}; "
         f"always {baseline['class']!r}: accuracy {baseline['accuracy']:.3f}, macro-F1 {baseline['macro_f1']:.3f}",
         file=sys.stderr,
     )
+    where = metrics["output_dir"]
+    print(f"{PROG}: metrics.json, confusion_matrix.png and model.keras written to {where if '://' in where else os.path.abspath(where)}")
     return 0
 
 

@@ -366,7 +366,7 @@ def test_windows_zip_separators_folders_line_ends_and_byte_order_marks(tool_inpu
 
 
 def test_a_classic_mac_file_checked_pixel_by_pixel(tool_inputs, tool_built):
-    """SPEC §3 by hand for b"one\\rtwo\\r\\tthree\\r": three lines, the tab as four spaces, padded with 32."""
+    """docs/dataset-format.md#image-rules by hand for b"one\\rtwo\\r\\tthree\\r": three lines, the tab as four spaces, padded with 32."""
     record_id = local_record_id(str(tool_inputs["powershell"]))
     [example] = [e for e in read_examples(tool_built) if e["record_id"] == record_id and e["path"] == b"docs/mac.txt"]
     expected = np.full((80, 80), 32, np.uint16)

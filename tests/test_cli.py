@@ -1,4 +1,4 @@
-"""Bad command-line input: one line naming the problem, exit status 2, no traceback (SPEC §6)."""
+"""Bad command-line input: one line naming the problem, exit status 2, no traceback (docs/design.md#faults-and-limits)."""
 
 from __future__ import annotations
 

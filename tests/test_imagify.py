@@ -1,4 +1,4 @@
-"""The image kernel against a plain reference of SPEC §3, plus hand-checked examples."""
+"""The image kernel against a plain reference of docs/dataset-format.md#image-rules, plus hand-checked examples."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ PAD_RANGE = {"uint16": (0, 0xFFFF), "int32": (-(2**31), 2**31 - 1), "uint8": (0,
 # ---------------------------------------------------------------- the reference
 
 
-# SPEC §3 step 1's byte-order marks, written out here rather than taken from the kernel.
+# docs/dataset-format.md#image-rules, step 1: the byte-order marks, written out here rather than taken from the kernel.
 MARKS = {
     "utf-32-le": b"\xff\xfe\x00\x00",
     "utf-32-be": b"\x00\x00\xfe\xff",
@@ -31,7 +31,7 @@ MARKS = {
 
 
 def reference_text(data: bytes) -> str:
-    """SPEC §3 step 1: the encoding of the longest byte-order mark `data` starts with, else UTF-8; the mark dropped."""
+    """docs/dataset-format.md#image-rules, step 1: the encoding of the longest byte-order mark `data` starts with, else UTF-8; the mark dropped."""
     for encoding, mark in sorted(MARKS.items(), key=lambda item: -len(item[1])):
         if data.startswith(mark):
             return data[len(mark) :].decode(encoding, errors="replace")
@@ -39,7 +39,7 @@ def reference_text(data: bytes) -> str:
 
 
 def reference_lines(data: bytes) -> list[str]:
-    """SPEC §3 steps 1-3, one character at a time: "\\r\\n", "\\r" and "\\n" end a line, "\\t" is four spaces."""
+    """docs/dataset-format.md#image-rules, steps 1-3, one character at a time: "\\r\\n", "\\r" and "\\n" end a line, "\\t" is four spaces."""
     text = reference_text(data)
     lines, line = [], []
     i = 0
@@ -70,7 +70,7 @@ def pixel(char: str, dtype: str, replacement: int) -> int:
 
 
 def reference(data, height=80, width=80, pad=32, dtype="uint16", replacement=26):
-    """SPEC §3 steps 4-5: one row per line, one image per block of `height` lines."""
+    """docs/dataset-format.md#image-rules, steps 4-5: one row per line, one image per block of `height` lines."""
     lines = reference_lines(data)
     images, n_lines = [], []
     for first in range(0, len(lines), height):

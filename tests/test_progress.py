@@ -1,4 +1,4 @@
-"""What `zml build` prints: progress lines on a terminal, the last line, and honest exits (SPEC §6)."""
+"""What `zml build` prints: progress lines on a terminal, the last line, and honest exits (docs/design.md#faults-and-limits)."""
 
 from __future__ import annotations
 
@@ -152,7 +152,7 @@ def test_a_harvest_that_cannot_reach_zenodo_ends_with_one_line_and_status_1(tmp_
 
 
 def test_lines_of_a_records_file_that_are_no_records_are_failed_records_beside_the_good_one(tmp_path):
-    """The good record is built; each bad line is a failed record with its reason (SPEC §6: nothing lost), the blank
+    """The good record is built; each bad line is a failed record with its reason (docs/design.md#faults-and-limits: nothing lost), the blank
     line is nothing, and as one record was ok the run exits 0 and says how many failed."""
     with ZenodoServer() as server:
         record = server.add_record({"id": 7, "title": "good", "metadata": {"title": "good"}}, {"code.py": b"x = 1\n"})

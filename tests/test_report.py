@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from beam_zml.consume.dataset import read_manifest, read_rows
+from beam_zml.arguments import counted
+from beam_zml.consume.dataset import default_dest, read_manifest, read_rows
 from beam_zml.consume.report import count_files, repository_file_kinds, zipf_fit
 from beam_zml.core.records import local_record_id
 from pipelines import build_dataset, cli
@@ -110,10 +111,31 @@ def built(repositories, tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="module")
-def page(built) -> tuple[Path, Tables]:
-    assert cli.main(["report", built]) == 0
-    index = Path(built) / "report" / "index.html"
+def page(built, tmp_path_factory) -> tuple[Path, Tables]:
+    """The report written with the defaults, from a working directory of its own."""
+    workdir = tmp_path_factory.mktemp("workdir")
+    before = sorted(path.relative_to(built) for path in Path(built).rglob("*"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(workdir)
+        assert cli.main(["report", built]) == 0
+    assert sorted(path.relative_to(built) for path in Path(built).rglob("*")) == before, "nothing written into the dataset"
+    index = workdir / "dataset-report" / "index.html"
     return index, Tables(index.read_text(encoding="utf-8"))
+
+
+def test_the_last_line_says_where_the_report_is(built, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["report", built + "/", "--top", "2"]) == 0  # a trailing slash still names the dataset
+    assert capsys.readouterr().out.splitlines()[-1] == f"report written to {tmp_path / 'dataset-report' / 'index.html'}"
+
+
+@pytest.mark.parametrize(
+    "output, expected",
+    [("zml-stdlib", "zml-stdlib-report"), ("/data/sets/zml-stdlib/", "zml-stdlib-report"),
+     ("gs://bucket/zenodo-10k", "zenodo-10k-report"), ("gs://bucket/zenodo-10k/", "zenodo-10k-report")],
+)
+def test_default_dest_is_named_after_the_dataset_in_the_current_directory(output, expected):
+    assert default_dest(output, "report") == expected
 
 
 def test_repository_files_are_found_at_the_root_in_any_case():
@@ -148,6 +170,18 @@ def test_zipf_fit_finds_the_exponent_of_a_power_law():
     assert fit["exponent"] == pytest.approx(1.2, abs=0.01)
     assert fit["scale"] == pytest.approx(100_000, rel=0.02)
     assert zipf_fit([5, 3]) is None
+
+
+def test_headline_agrees_in_number(page):
+    _, tables = page
+    headline = re.search(r'<p id="headline">([^<]+)</p>', page[0].read_text(encoding="utf-8")).group(1)
+    assert headline.startswith("3 repositories read (1 failed): ")
+
+
+def test_counted_agrees_in_number():
+    assert [counted(n, "repository", "repositories") for n in (0, 1, 2, 1500)] == [
+        "0 repositories", "1 repository", "2 repositories", "1,500 repositories"]
+    assert counted(1, "file") == "1 file" and counted(3, "file") == "3 files"
 
 
 def test_summary_table_holds_the_manifest_counts(built, page):

@@ -1,4 +1,4 @@
-"""read_repository: directories and archives read member by member, safely (SPEC §6)."""
+"""read_repository: directories and archives read member by member, safely (docs/design.md#faults-and-limits)."""
 
 from __future__ import annotations
 

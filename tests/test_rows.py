@@ -1,4 +1,4 @@
-"""No row can break its writer (SPEC §6): records rows from any JSON, files rows from any member, errors rows from any
+"""No row can break its writer (docs/design.md#faults-and-limits): records rows from any JSON, files rows from any member, errors rows from any
 message, each written by the writer the pipeline uses (fastavro with the packaged schema, json lines)."""
 
 from __future__ import annotations

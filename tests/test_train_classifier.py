@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,10 +26,18 @@ def built(tmp_path_factory) -> str:
 
 
 @pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")  # Keras 3.15's model.save on numpy 2
-def test_one_epoch_writes_metrics_beside_the_majority_baseline_and_a_confusion_matrix_png(built, tmp_path, capsys):
+def test_one_epoch_writes_metrics_beside_the_majority_baseline_and_a_confusion_matrix_png(built, tmp_path, monkeypatch, capsys):
     fractions = [str(fraction) for fraction in FRACTIONS]
-    argv = ["--data", built, "--epochs", "1", "--min-count", "1", "--fractions", *fractions, "--output-dir", str(tmp_path)]
+    argv = ["--data", built, "--epochs", "1", "--min-count", "1", "--fractions", *fractions]
+    monkeypatch.chdir(tmp_path.parent)  # the default --output-dir: NAME-model in the current directory, not in the dataset
+    before = sorted(Path(built).rglob("*"))
     assert train_classifier.main(argv) == 0
+    assert sorted(Path(built).rglob("*")) == before
+    assert tmp_path.parent / f"{Path(built).name}-model" == tmp_path.parent / "dataset-model"
+    tmp_path = tmp_path.parent / "dataset-model"
+    captured = capsys.readouterr()
+    last_line = captured.out.splitlines()[-1]
+    assert last_line == f"zml train: metrics.json, confusion_matrix.png and model.keras written to {tmp_path}"
 
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert METRIC_KEYS <= set(metrics)
@@ -41,7 +50,7 @@ def test_one_epoch_writes_metrics_beside_the_majority_baseline_and_a_confusion_m
     for split in ("train", "validation", "test"):  # the stratified split puts every language in every split
         assert set(metrics[f"n_{split}_per_class"]) == {"Python", "C", "Markdown", "JSON"}
         assert sum(metrics[f"n_{split}_per_class"].values()) == metrics[f"n_{split}_images"]
-    assert "test: " in capsys.readouterr().err
+    assert "zml train: test: " in captured.err
     assert sum(figures["support"] for figures in metrics["per_class"].values()) == metrics["n_test_images"]
     for figures in metrics["per_class"].values():
         assert set(figures) == {"precision", "recall", "f1", "support"}
@@ -91,3 +100,18 @@ def test_bad_input_gets_one_line_and_exit_status_2(built, tmp_path, capsys, argv
     assert exit_info.value.code == 2
     error = capsys.readouterr().err
     assert message in error and error.count("\n") == 1
+
+
+@pytest.mark.parametrize("n_classes", [1, 2, 12])
+def test_confusion_matrix_title_and_labels_fit_in_the_figure(n_classes):
+    names = ["Python", "reStructuredText", "C", "JavaScript", "Text only", "Markdown", "<other>", "C++", "Makefile",
+             "TOML", "YAML", "JSON"][:n_classes]
+    matrix = np.random.default_rng(0).integers(1, 50, (n_classes, n_classes))
+    figure = classifier.confusion_matrix_figure(matrix, names)
+    figure.draw_without_rendering()
+    page = figure.bbox
+    texts = [figure._suptitle, *figure.axes[0].get_xticklabels(), *figure.axes[0].get_yticklabels()]
+    assert texts[0].get_text() == "Confusion on held-out repositories (test split)"
+    for text in texts:
+        box = text.get_window_extent()
+        assert page.x0 <= box.x0 and box.x1 <= page.x1 and page.y0 <= box.y0 and box.y1 <= page.y1, text.get_text()

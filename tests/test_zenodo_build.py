@@ -1,4 +1,6 @@
-"""Zenodo and GitHub as sources, end to end, against a real server on loopback (SPEC §5, §6)."""
+"""Zenodo and GitHub as sources, end to end, against a real server on loopback.
+
+The rules: README.md#records-from-zenodo, docs/design.md#faults-and-limits."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Zenodo as it really is, through whole builds against the loopback server (issue 11; SPEC §5, §6).
+"""Zenodo as it really is, through whole builds against the loopback server (README.md#records-from-zenodo, docs/design.md#faults-and-limits).
 
 Each test runs `zml build` (pipelines.build_dataset.run) on the DirectRunner and reads the dataset back.
 """

@@ -92,8 +92,8 @@ def confusion_matrix(truth: np.ndarray, predicted: np.ndarray, n_classes: int) -
     return matrix
 
 
-def confusion_matrix_png(matrix: np.ndarray, vocabulary: list[str]) -> bytes:
-    """The classes that occur, rows normalised to the share of each true class, counts written in the cells."""
+def confusion_matrix_figure(matrix: np.ndarray, vocabulary: list[str]):
+    """A matplotlib Figure of the classes that occur, rows normalised to the share of each true class, counts in the cells."""
     from matplotlib.figure import Figure
 
     shown = np.flatnonzero(matrix.sum(axis=0) + matrix.sum(axis=1))
@@ -101,7 +101,8 @@ def confusion_matrix_png(matrix: np.ndarray, vocabulary: list[str]) -> bytes:
     shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     names = [vocabulary[index] for index in shown]
     side = 2.5 + 0.45 * len(names)
-    figure = Figure(figsize=(side + 1, side))
+    # Constrained layout makes room for the title and the labels; the width keeps the title whole with few classes.
+    figure = Figure(figsize=(max(side + 1, 5.5), side + 0.4), layout="constrained")
     axes = figure.add_subplot()
     image = axes.imshow(shares, cmap="Blues", vmin=0, vmax=1)
     figure.colorbar(image, ax=axes, label="share of the true class")
@@ -109,13 +110,17 @@ def confusion_matrix_png(matrix: np.ndarray, vocabulary: list[str]) -> bytes:
     axes.set_yticks(range(len(names)), names)
     axes.set_xlabel("predicted")
     axes.set_ylabel("true")
-    axes.set_title("confusion on held-out repositories (test split)")
+    figure.suptitle("Confusion on held-out repositories (test split)")
     for row, column in zip(*np.nonzero(counts)):
         color = "white" if shares[row, column] > 0.6 else "black"
         axes.text(column, row, str(counts[row, column]), ha="center", va="center", fontsize=7, color=color)
-    figure.tight_layout()
+    return figure
+
+
+def confusion_matrix_png(matrix: np.ndarray, vocabulary: list[str]) -> bytes:
+    """`confusion_matrix_figure` as PNG bytes (100 dpi)."""
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100)
+    confusion_matrix_figure(matrix, vocabulary).savefig(buffer, format="png", dpi=100)
     return buffer.getvalue()
 
 

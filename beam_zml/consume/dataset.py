@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from typing import Iterator
 
 import fastavro
@@ -104,3 +105,16 @@ def require_dataset(command: argparse.ArgumentParser, output: str) -> dict:
     if not storage.exists(storage.join(output, MANIFEST)):
         command.error(f"{output}: no dataset.json, so not a finished dataset")
     return read_manifest(output)
+
+
+def default_dest(output: str, what: str) -> str:
+    """Where a command that reads `output` writes by default: ``<dataset folder name>-<what>`` in the current directory.
+
+    Not inside the dataset: a dataset is an artefact others read, maybe on
+    read-only storage or in a bucket (and beside it is usually the same
+    storage); a report or a model is the reader's own work, written where they
+    work and opened from there. ``zml report zml-stdlib`` writes
+    ``./zml-stdlib-report``; ``gs://bucket/zenodo-10k`` gives ``./zenodo-10k-report``.
+    """
+    name = output.rstrip("/").rsplit("/", 1)[-1] if "://" in output else os.path.basename(os.path.abspath(output))
+    return f"{name or 'dataset'}-{what}"

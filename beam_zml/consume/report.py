@@ -17,14 +17,16 @@ import argparse
 import collections
 import html
 import io
+import os
 import sys
 from collections.abc import Callable, Iterable
 
 import numpy as np
 
 from beam_zml import storage
-from beam_zml.arguments import ArgumentParser, positive_int
+from beam_zml.arguments import ArgumentParser, counted, positive_int
 from beam_zml.consume.dataset import (
+    default_dest,
     read_errors,
     read_manifest,
     read_rows,
@@ -370,8 +372,8 @@ def _headline(statistics: dict) -> str:
     total = summary["images"] or 1
     sources = ", ".join(f"{row['name']} ({row['images'] / total:.0%})" for row in by_images if row["images"])
     text = (
-        f"{statistics['repositories']:,} repositories read ({summary['records_failed']:,} failed): "
-        f"{summary['files_seen']:,} files, of which {summary['files_imaged']:,} imaged as {summary['images']:,} images."
+        f"{counted(statistics['repositories'], 'repository', 'repositories')} read ({summary['records_failed']:,} failed): "
+        f"{counted(summary['files_seen'], 'file')}, of which {summary['files_imaged']:,} imaged as {counted(summary['images'], 'image')}."
     )
     return text + (f" Most images come from the extensions {sources}." if sources else "")
 
@@ -443,7 +445,7 @@ def _duplicates_section(statistics: dict) -> str:
 def _errors_section(statistics: dict) -> str:
     failed = statistics["failed_records"]
     return (
-        f"<p>{statistics['summary']['errors']:,} errors; {len(failed):,} records failed.</p>"
+        f"<p>{counted(statistics['summary']['errors'], 'error')}; {counted(len(failed), 'record')} failed.</p>"
         + _table("errors", ["stage", "error type", "count"], [[e["stage"], e["error_type"], e["count"]] for e in statistics["errors"]], 2)
         + "<h3>Failed records (the first 20)</h3>"
         + _table(
@@ -509,8 +511,8 @@ figure {{ margin: 1em 0; }} img {{ max-width: 100%; }} figcaption {{ color: #555
 
 
 def write_report(output: str, dest: str | None = None, top: int = 20) -> str:
-    """Write the page and its PNGs to `dest` (default OUT/report) and return the page's path."""
-    dest = dest or storage.join(output, "report")
+    """Write the page and its PNGs to `dest` (default ./NAME-report, `default_dest`) and return the page's path."""
+    dest = dest or default_dest(output, "report")
     statistics = read_statistics(output)
     files = {
         "extensions.png": plot_top(statistics["extensions"], "extensions", top),
@@ -536,7 +538,9 @@ def parser() -> argparse.ArgumentParser:
         allow_abbrev=False,
     )
     report.add_argument("output", metavar="OUT", help="a dataset built by zml build (local path or Beam FileSystems URL)")
-    report.add_argument("--dest", help="folder for index.html and the PNGs (default: OUT/report)")
+    report.add_argument(
+        "--dest", help="folder for index.html and the PNGs (default: NAME-report in the current directory, NAME being OUT's folder name)"
+    )
     report.add_argument("--top", type=positive_int, default=20, help="extensions and languages shown (default: %(default)s)")
     return report
 
@@ -545,7 +549,8 @@ def main(argv: list[str] | None = None) -> int:
     report = parser()
     args = report.parse_args(argv)
     require_dataset(report, args.output)
-    print(write_report(args.output, args.dest, args.top))
+    page = write_report(args.output, args.dest, args.top)
+    print(f"report written to {page if '://' in page else os.path.abspath(page)}")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Rows of errors/: one JSON line per failure (SPEC §4 errors)."""
+"""Rows of errors/: one JSON line per failure (docs/dataset-format.md#errors)."""
 
 from __future__ import annotations
 

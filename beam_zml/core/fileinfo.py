@@ -40,7 +40,7 @@ def in_vcs_dir(path: str) -> bool:
 def is_binary(data: bytes) -> bool:
     """Git's rule: a NUL byte in the first 8 KiB means binary; but UTF-16 and UTF-32 text, marked by its BOM, is text.
 
-    Such text is full of NUL bytes (every ASCII character has one), and SPEC §3 reads it
+    Such text is full of NUL bytes (every ASCII character has one), and docs/dataset-format.md#image-rules reads it
     in the encoding its byte-order mark names; a UTF-8 mark excuses no NUL.
     """
     encoding, mark = text_encoding(data)
@@ -90,7 +90,7 @@ def language(path: str, data: bytes | None = None, *, binary: bool = False) -> s
 
 def _as_utf8(data: bytes | None) -> bytes:
     """`data` as Linguist reads text, UTF-8: UTF-16 and UTF-32 with a byte-order mark (Visual Studio's .cs, .rc)
-    are decoded as SPEC §3 step 1 does, so that their content, not their NUL bytes, decides (.cs is C# or Smalltalk)."""
+    are decoded as docs/dataset-format.md#image-rules, step 1, does, so that their content, not their NUL bytes, decides (.cs is C# or Smalltalk)."""
     if not data:
         return b""
     encoding, mark = text_encoding(data)

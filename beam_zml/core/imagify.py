@@ -1,4 +1,4 @@
-"""The image kernel (SPEC §3): one file's bytes to fixed-size grids of code points.
+"""The image kernel (docs/dataset-format.md#image-rules): one file's bytes to fixed-size grids of code points.
 
 Pure numpy, no Beam, so it can be tested and benchmarked on its own.
 
@@ -32,7 +32,7 @@ import numpy as np
 # as is (int32 keeps every Unicode code point, up to U+10FFFF).
 PIXEL_DTYPES = {"uint8": 0xFF, "uint16": 0xFFFF, "int32": 0x10FFFF}
 
-# SPEC §3 step 1: the byte-order marks that select an encoding. UTF-32 LE first: its
+# docs/dataset-format.md#image-rules, step 1: the byte-order marks that select an encoding. UTF-32 LE first: its
 # mark begins with UTF-16 LE's.
 BYTE_ORDER_MARKS = (
     (codecs.BOM_UTF32_LE, "utf-32-le"),
@@ -45,7 +45,7 @@ _MARK_STARTS = frozenset(mark[:1] for mark, _ in BYTE_ORDER_MARKS)
 
 
 def text_encoding(data: bytes) -> tuple[str, int]:
-    """The encoding SPEC §3 step 1 reads `data` in (a Python codec name) and the length of its byte-order mark.
+    """The encoding docs/dataset-format.md#image-rules, step 1, reads `data` in (a Python codec name) and the length of its byte-order mark.
 
     ``("utf-8", 0)`` without a mark. The mark is not content: the text starts after it.
     """
@@ -70,7 +70,7 @@ def imagify(
 
     Returns ``(images, n_lines)``: ``images`` has shape ``(n, height, width)`` and
     dtype ``dtype``; ``n_lines[i]`` (1 to ``height``) counts the real lines of
-    image ``i``, the rest being rows of ``pad``. SPEC §3 step by step: the encoding
+    image ``i``, the rest being rows of ``pad``. docs/dataset-format.md#image-rules step by step: the encoding
     a byte-order mark selects (UTF-16 or UTF-32; see `text_encoding`), else UTF-8,
     the mark dropped and invalid bytes as U+FFFD; ``\\r\\n`` and a lone ``\\r`` end a
     line as ``\\n`` does, ``\\t`` is four spaces; lines split on ``\\n``, a trailing

@@ -11,7 +11,7 @@ from beam_zml.core.imagify import imagify
 
 @dataclass(frozen=True)
 class ImageSettings:
-    """Every option that changes the images (SPEC §3); all go into dataset.json."""
+    """Every option that changes the images (docs/dataset-format.md#image-rules); all go into dataset.json."""
 
     height: int = 80
     width: int = 80

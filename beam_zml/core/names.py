@@ -1,4 +1,4 @@
-"""How a name made of raw bytes is shown (SPEC §4 files, "Paths"): as text that any UTF-8 writer accepts.
+"""How a name made of raw bytes is shown (docs/dataset-format.md#paths): as text that any UTF-8 writer accepts.
 
 Tar members and files on disk are named by bytes, not text: a Latin-1 `résumé.py` is
 ``b"r\\xe9sum\\xe9.py"``, which is not UTF-8. Such a name must stay distinct from its

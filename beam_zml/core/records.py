@@ -1,6 +1,6 @@
-"""Where a record's code comes from, and its row in records/ (SPEC §4 records), from either JSON shape (SPEC §5).
+"""Where a record's code comes from, and its row in records/ (docs/dataset-format.md#records), from either JSON shape (README.md#records-from-zenodo).
 
-Zenodo writes a record in two shapes (../shared/ZENODO.md): its legacy one (`conceptrecid`, `metadata.creators[].name`,
+Zenodo writes a record in two shapes (Zenodo's developer documentation, https://developers.zenodo.org): its legacy one (`conceptrecid`, `metadata.creators[].name`,
 `metadata.license`, `files: [...]`) and InvenioRDM's (`parent.id`, `pids.doi`, `metadata.creators[].person_or_org`,
 `metadata.rights`, `metadata.subjects`, `files.entries`), which its API serves on `Accept:
 application/vnd.inveniordm.v1+json` and its monthly export holds. Both map to the same records/ row, field for field.
@@ -21,7 +21,7 @@ from beam_zml.core.names import printable
 from beam_zml.core.rows import fit_row
 from beam_zml.core.tree import build_tree
 
-# files/ rows that are no node of the tree (SPEC §4 files): a name that would escape the
+# files/ rows that are no node of the tree (docs/dataset-format.md#files): a name that would escape the
 # repository, macOS metadata, and the copies that a later member of the same path replaces.
 OUTSIDE_TREE = frozenset({"unsafe_path", "os_metadata", "duplicate_path"})
 
@@ -89,7 +89,7 @@ def record_row(source: RecordSource, *, status: str, error: str | None, file_row
     Rows whose reason is in OUTSIDE_TREE are in the files table and the counts, but
     have no place in the tree. A local path that is not UTF-8 is shown escaped
     (`beam_zml.core.names`). A metadata field that does not fit the schema is left at its
-    default and fails the record, with the field named in `error` (SPEC §6).
+    default and fails the record, with the field named in `error` (docs/design.md#faults-and-limits).
     """
     files = sorted(file_rows, key=lambda row: row["path"])
     skipped = collections.Counter(row["reason"] for row in files if row["status"] == "skipped")

@@ -1,4 +1,4 @@
-"""Rows checked against their Avro schema where they are built (SPEC §6): a value that does not fit never reaches a writer.
+"""Rows checked against their Avro schema where they are built (docs/design.md#faults-and-limits): a value that does not fit never reaches a writer.
 
 fastavro's writer raises on the first value of a wrong type, and a raise in a sink stops the whole run. So
 every row is fitted here first: each field is validated against its own schema with `fastavro.validation`,

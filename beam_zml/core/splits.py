@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 SPLITS = ("train", "validation", "test")
 SPLIT_BY = ("stratified", "hash")
-EXAMPLE_LABELS = ("language", "extension")  # string features of each image (SPEC §4 Example features)
+EXAMPLE_LABELS = ("language", "extension")  # string features of each image (docs/dataset-format.md#images)
 RECORD_LABELS = ("license", "resource_type", "access_right", "source")  # string fields of its record (records/)
 # The order in which a label with too few repositories for every split is given to the splits:
 # a model must see a class to learn it, then it must be graded on it.

@@ -1,4 +1,4 @@
-"""A repository's file hierarchy as a flat list of nodes (SPEC §4 "tree"), and as a graph."""
+"""A repository's file hierarchy as a flat list of nodes (docs/dataset-format.md#tree), and as a graph."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""Zenodo's monthly JSON export (`records-json.tar.gz`) as a source of records, with a search's filters (SPEC §5).
+"""Zenodo's monthly JSON export (`records-json.tar.gz`) as a source of records, with a search's filters (README.md#records-from-zenodo).
 
-The export (../shared/ZENODO.md "Bulk alternatives") is a gzip'd tar holding one InvenioRDM JSON per record,
+The export (Zenodo's developer documentation, https://developers.zenodo.org) is a gzip'd tar holding one InvenioRDM JSON per record,
 every version of every record. It is read member by member from a stream, never extracted and never held
 whole, so a local path, a Beam FileSystems URL (gs://, s3://...) or an http(s) URL all work, whatever its size.
 A member may also hold a JSON array or JSON lines of records; members that hold no JSON object are counted.

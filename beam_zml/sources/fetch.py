@@ -1,4 +1,4 @@
-"""A Zenodo record's code: all of its files, else the GitHub release it names (SPEC §5).
+"""A Zenodo record's code: all of its files, else the GitHub release it names (README.md#records-from-zenodo).
 
 `record_members` is the one way the pipeline gets a record's code. In order:
 
@@ -234,7 +234,7 @@ def _failed_member(item: RecordFile, error: Exception) -> Member:
 
 def _last_of_each_path(members: list[Member]) -> list[Member]:
     """The members sorted by path; where two end at the same path (a loose file and an archive member), the
-    later one, as extraction would keep it, stays and the others are `duplicate_path` rows (SPEC §4)."""
+    later one, as extraction would keep it, stays and the others are `duplicate_path` rows (docs/dataset-format.md)."""
     last = {member.path: index for index, member in enumerate(members)}
     marked = [member if last[member.path] == index or member.skip_reason == "unsafe_path"
               else replace(member, data=None, swhid=None, skip_reason="duplicate_path")
@@ -253,7 +253,7 @@ def _message(error: Exception) -> str:
 
 
 def scrub_token(raw: dict, token: str | None) -> dict:
-    """The record with any access token removed, as SPEC §4 asks of raw_json."""
+    """The record with any access token removed, as docs/dataset-format.md#records says of raw_json."""
     text = json.dumps(raw)
     text = re.sub(r"access_token=[^&\"\s]*&?", "", text)
     if token:

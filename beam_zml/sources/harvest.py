@@ -23,7 +23,7 @@ SEARCH_CAP = 10_000
 
 @dataclass(frozen=True)
 class SearchQuery:
-    """What to harvest: the user's query and filters (SPEC §5)."""
+    """What to harvest: the user's query and filters (README.md#records-from-zenodo)."""
 
     query: str | None = None
     type: str | None = "software"

@@ -1,11 +1,11 @@
 """One repository (a directory or a .zip/.tar[.gz|.bz2|.xz] archive) as a flat list of files.
 
 Archives are read member by member and never extracted, so no name in them can
-reach the disk (SPEC §6). Links and devices are listed but never followed, and
+reach the disk (docs/design.md#faults-and-limits). Links and devices are listed but never followed, and
 limits on member size, total bytes and member count bound memory and time, so a
 zip bomb becomes a recorded failure rather than a crash.
 
-Every entry that is not a directory is one Member, whatever happened to it (SPEC §4
+Every entry that is not a directory is one Member, whatever happened to it (docs/dataset-format.md
 files): names are decoded as the tool that wrote them meant (`_zip_name`; tar and
 directory names are bytes, shown by `beam_zml.core.names.escape_bytes`), `\\`
 separators of DOS/Windows zips become `/` before the safety check, two entries that

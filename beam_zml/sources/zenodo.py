@@ -1,4 +1,6 @@
-"""A polite, robust client for Zenodo's REST API and GitHub's release archives (SPEC §5-§6, shared/ZENODO.md).
+"""A polite, robust client for Zenodo's REST API and GitHub's release archives.
+
+The rules: README.md#records-from-zenodo, docs/design.md#faults-and-limits, https://developers.zenodo.org.
 
 No Beam here: the pipeline makes one `ZenodoClient` per worker in `DoFn.setup` from picklable `ZenodoSettings`.
 The client paces itself below Zenodo's published limits (its share of them when there are several workers),

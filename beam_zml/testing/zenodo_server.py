@@ -1,4 +1,4 @@
-"""A real HTTP server on loopback that speaks Zenodo's API (shared/ZENODO.md) and GitHub's archive endpoint.
+"""A real HTTP server on loopback that speaks Zenodo's API (https://developers.zenodo.org) and GitHub's archive endpoint.
 
 Tests talk to it over real sockets instead of mocking `requests`, so the client's retries, pacing, streaming
 and redirects meet the same bytes they would meet in production. Everything a test needs to set up is an

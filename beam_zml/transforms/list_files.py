@@ -29,7 +29,7 @@ class _Excluded(Exception):
 
 
 class RecordShapeError(Exception):
-    """The record's JSON does not fit the records schema (SPEC §6): the record fails with the reason."""
+    """The record's JSON does not fit the records schema (docs/design.md#faults-and-limits): the record fails with the reason."""
 
 
 class _ListFilesFn(beam.DoFn):
