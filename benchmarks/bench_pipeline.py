@@ -60,7 +60,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # this process imports Tenso
 
 import fastavro  # noqa: E402
 
-import beam_zml.core.example_proto  # noqa: E402
 import beam_zml.core.examples  # noqa: E402
 import beam_zml.core.imaging  # noqa: E402
 from beam_zml.core.imaging import ImageSettings, image_file  # noqa: E402
@@ -343,8 +342,7 @@ IMPORTS = {
     "python -c pass": "pass",
     "import apache_beam": "import apache_beam",
     "import pipelines.build_dataset": "import pipelines.build_dataset",
-    "Example message class (beam_zml.core.example_proto, protobuf only)":
-        "from beam_zml.core.example_proto import example_class; example_class()",
+    "import beam_zml.core.imaging (the per-file path)": "import beam_zml.core.imaging",
 }
 
 
@@ -472,7 +470,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--child-baseline", nargs=2, metavar=("CORPUS", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child_baseline:  # the baseline in a fresh process: import what the loop needs, run it once
-        beam_zml.core.example_proto.example_class()
         baseline_loop(args.child_baseline[0], Path(args.child_baseline[1]))
         return
     if args.repeats < 1 or args.workers < 1:
@@ -506,7 +503,6 @@ def benchmark(args, corpus: str, described: str, tiny: str, work: Path) -> None:
         WARM: lambda c: pipeline_warm(c, work),
     }
 
-    beam_zml.core.example_proto.example_class()  # the warm baseline pays no import, as in a long-running worker
     _, _, facts = baseline_warm(corpus, work)  # warm-up, and the counts every pipeline run must match
     pipeline_warm(tiny, work)  # warm-up: Beam's first-use imports
     mb_imaged, mb_seen = facts["bytes_imaged"] / 1e6, facts["bytes_seen"] / 1e6
@@ -588,7 +584,7 @@ def benchmark(args, corpus: str, described: str, tiny: str, work: Path) -> None:
     print()
     accounted = {
         "import pipelines.build_dataset (Python, Beam, beam_zml)": median["import: import pipelines.build_dataset"],
-        "build the Example message class": median["import: " + list(IMPORTS)[3]],
+        "import the per-file path": median["import: " + list(IMPORTS)[3]],
         "Beam's per-run cost, warm (fixed-cost corpus in this process)": median[WARM + TINY],
     }
     print(f"The fixed cost of a fresh in_memory run ({median[IN_MEMORY + TINY]:.2f} s) is about "
