@@ -23,13 +23,8 @@ from apache_beam.options.pipeline_options import SetupOptions, StandardOptions
 from beam_zml.core.records import local_sources
 from beam_zml.sinks.manifest import WriteManifest
 from beam_zml.sinks.output import OutputError, prepare_output
-from beam_zml.sinks.write_shards import (
-    WriteErrors,
-    WriteFiles,
-    WriteImages,
-    WriteRecords,
-)
-from beam_zml.transforms import BuildRecordRows, ImagifyFiles, ListRepositoryFiles
+from beam_zml.sinks.write_shards import ItemShards, WriteErrors, WriteRecords
+from beam_zml.transforms import BuildRecordRows, ImageRepositories, ItemImager
 from beam_zml.transforms.counters import NAMESPACE
 from beam_zml.transforms.read_records import ReadRecords, RecordsToRead
 from pipelines import options as cli
@@ -99,19 +94,17 @@ def run(argv: list[str] | None = None, save_main_session: bool = False) -> beam.
     pipeline = beam.Pipeline(options=pipeline_options)
     records = pipeline | "ReadRecords" >> ReadRecords(to_read, zenodo)
     client_settings = None if args.local else zenodo  # local code needs no Zenodo client
-    listed = records | "ListRepositoryFiles" >> ListRepositoryFiles(limits, client_settings, args.exclude_pattern)
-    imaged = listed["files"] | "ImagifyFiles" >> ImagifyFiles(settings)
-    record_rows = listed["outcomes"] | "BuildRecordRows" >> BuildRecordRows(imaged["rows"])
-    file_rows = imaged["rows"] | "DropRecordKey" >> beam.Values()
-    errors = (listed["errors"], imaged["errors"]) | "AllErrors" >> beam.Flatten()
     tag = output.run_tag
+    imager = ItemImager(settings, limits, ItemShards(output.path, tag))
+    imaged = records | "ImageRepositories" >> ImageRepositories(imager, client_settings, args.exclude_pattern)
+    record_rows = imaged["outcomes"] | "BuildRecordRows" >> BuildRecordRows(imaged["rows"])
+    file_rows = imaged["rows"] | "DropRecordKey" >> beam.Values()
     shards = (
-        imaged["images"] | "WriteImages" >> WriteImages(output.path, tag),
+        imaged["shards"],
         record_rows | "WriteRecords" >> WriteRecords(output.path, tag),
-        file_rows | "WriteFiles" >> WriteFiles(output.path, tag),
-        errors | "WriteErrors" >> WriteErrors(output.path, tag),
+        imaged["errors"] | "WriteErrors" >> WriteErrors(output.path, tag),
     ) | "AllShards" >> beam.Flatten()
-    _ = {"files": file_rows, "records": record_rows, "errors": errors} | "WriteManifest" >> WriteManifest(
+    _ = {"files": file_rows, "records": record_rows, "errors": imaged["errors"]} | "WriteManifest" >> WriteManifest(
         output.path, recorded_options, run_info, shards=shards, previous=output.previous
     )
 

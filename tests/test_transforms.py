@@ -1,37 +1,111 @@
-"""The composite transforms on small inputs, checked with assert_that."""
+"""The composite transforms on small inputs: listing, work items, the shards each item writes, record rows."""
 
 from __future__ import annotations
 
+import gzip
+
 import apache_beam as beam
+import fastavro
+import pytest
+import tensorflow as tf
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from beam_zml.core.imaging import ImageSettings
 from beam_zml.core.records import RecordSource
-from beam_zml.sources.repository import Limits
-from beam_zml.transforms import BuildRecordRows, ImagifyFiles, ListRepositoryFiles
+from beam_zml.sinks.write_shards import ItemShards
+from beam_zml.sources.repository import Limits, list_repository, split_entries
+from beam_zml.transforms import BuildRecordRows, ImageRepositories, ItemImager
+from beam_zml.transforms.image_files import WorkItem
+from tests.conftest import tar_directory, zip_directory
+
+IMAGED = ["README.md", "src/main.c", "src/module.py"]
 
 
-def test_list_image_and_join_give_one_row_per_record(repository, tmp_path):
-    missing = RecordSource(2, str(tmp_path / "missing.zip"), "local", title="missing")
-    present = RecordSource(1, str(repository), "local", title="repo")
+def images_of(path) -> list[tuple[int, bytes, int]]:
+    spec = {"record_id": tf.io.FixedLenFeature([], tf.int64), "path": tf.io.FixedLenFeature([], tf.string),
+            "segment": tf.io.FixedLenFeature([], tf.int64)}  # fmt: skip
+    return [
+        (int(e["record_id"]), e["path"].numpy().decode(), int(e["segment"]))
+        for e in (tf.io.parse_single_example(raw, spec) for raw in tf.data.TFRecordDataset(str(path), "GZIP"))
+    ]
+
+
+def build(sources, out, item_bytes):
+    imager = ItemImager(ImageSettings(), Limits(), ItemShards(str(out)))
     with TestPipeline() as pipeline:
-        listed = pipeline | beam.Create([present, missing]) | ListRepositoryFiles(Limits())
-        imaged = listed["files"] | ImagifyFiles(ImageSettings())
-        rows = listed["outcomes"] | BuildRecordRows(imaged["rows"])
-
+        imaged = pipeline | beam.Create(sources) | ImageRepositories(imager, item_bytes=item_bytes)
+        rows = imaged["outcomes"] | BuildRecordRows(imaged["rows"])
         assert_that(
             rows | beam.Map(lambda r: (r["record_id"], r["status"], r["n_files"], r["n_imaged"])),
-            equal_to([(1, "ok", 8, 3), (2, "failed", 0, 0)]),
+            equal_to([(s.record_id, "ok", len(list_repository(s.location).entries), 3) if "missing" not in s.location
+                      else (s.record_id, "failed", 0, 0) for s in sources]),
             label="records",
-        )
+        )  # fmt: skip
+        assert_that(imaged["shards"] | beam.Map(lambda path: path[len(str(out)) + 1 :]), equal_to(expected_shards(sources, item_bytes)),
+                    label="shards")  # fmt: skip
         assert_that(
-            listed["errors"] | beam.Map(lambda e: (e["stage"], e["record_id"], "no such file" in e["message"])),
-            equal_to([("list_files", 2, True)]),
+            imaged["errors"] | beam.Map(lambda e: (e["stage"], e["record_id"], "no such file" in e["message"])),
+            equal_to([("list_files", s.record_id, True) for s in sources if "missing" in s.location]),
             label="errors",
         )
-        assert_that(
-            imaged["images"] | beam.Map(lambda image: (image[0], image[2])),
-            equal_to([("1/src/module.py", 1), ("1/src/main.c", 1), ("1/README.md", 1)]),
-            label="images",
-        )
+
+
+def expected_shards(sources, item_bytes) -> list[str]:
+    names = []
+    for source in sources:
+        if "missing" in source.location:
+            continue
+        count = len(split_entries(list_repository(source.location).entries, item_bytes))
+        for index in range(count):
+            names += [f"images/images-{source.record_id}-{index:05d}-of-{count:05d}.tfrecord.gz",
+                      f"files/files-{source.record_id}-{index:05d}-of-{count:05d}.avro"]  # fmt: skip
+    return names
+
+
+@pytest.mark.parametrize("item_bytes", [1, 1 << 30])  # an item per file (spread), or one item (imaged by the lister)
+def test_every_file_is_imaged_once_whatever_the_split(repository, tmp_path, item_bytes):
+    sources = [
+        RecordSource(1, str(repository), "local", title="dir"),
+        RecordSource(2, str(zip_directory(repository, tmp_path / "repo.zip")), "local", title="zip"),
+        RecordSource(3, str(tar_directory(repository, tmp_path / "repo.tar.gz")), "local", title="tar: never split"),
+        RecordSource(4, str(tmp_path / "missing.zip"), "local", title="missing"),
+    ]
+    out = tmp_path / "out"
+    build(sources, out, item_bytes)
+    images = sorted(image for path in (out / "images").iterdir() for image in images_of(path))
+    assert images == sorted((record, path, 0) for record in (1, 2, 3) for path in IMAGED)
+    rows = []
+    for path in (out / "files").iterdir():
+        with open(path, "rb") as handle:
+            rows += [(row["record_id"], row["path"], row["status"]) for row in fastavro.reader(handle)]
+    listed = sum(len(list_repository(s.location).entries) for s in sources[:3])
+    assert len(rows) == len(set(rows)) == listed  # every file once
+    assert not [p for p in out.rglob(".*")]  # no temporary file left
+
+
+def test_a_retried_item_rewrites_the_same_bytes_to_the_same_names(repository, tmp_path):
+    listing = list_repository(str(repository))
+    imager = ItemImager(ImageSettings(), Limits(), ItemShards(str(tmp_path / "out")))
+    item = WorkItem(7, listing, 1, 3)
+    first = imager.outputs(item)
+    contents = {path: open(path, "rb").read() for path in first[:2]}
+    second = imager.outputs(item)
+    assert first[:2] == second[:2] == [
+        str(tmp_path / "out" / "images" / "images-7-00001-of-00003.tfrecord.gz"),
+        str(tmp_path / "out" / "files" / "files-7-00001-of-00003.avro"),
+    ]
+    assert {path: open(path, "rb").read() for path in second[:2]} == contents
+    assert len(gzip.decompress(contents[first[0]])) > 0
+
+
+def test_an_item_whose_archive_vanished_gives_read_error_rows(repository, tmp_path):
+    archive = zip_directory(repository, tmp_path / "repo.zip")
+    listing = list_repository(str(archive))
+    archive.unlink()
+    imager = ItemImager(ImageSettings(), Limits(), ItemShards(str(tmp_path / "out")))
+    outputs = imager.outputs(WorkItem(7, listing, 0, 1))
+    rows = [output.value[1] for output in outputs[2:] if output.tag == "rows"]
+    read = [row for row in rows if row["reason"] == "read_error"]
+    assert len(rows) == len(listing.entries) and {row["path"] for row in read} >= set(IMAGED)
+    assert images_of(outputs[0]) == []

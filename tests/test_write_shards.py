@@ -11,7 +11,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from beam_zml.sinks.manifest import remove_temporary_files
-from beam_zml.sinks.write_shards import WriteErrors, WriteFiles, shard_index
+from beam_zml.sinks.write_shards import WriteAvro, WriteErrors, shard_index
 from beam_zml.storage import write_atomically
 
 
@@ -20,6 +20,11 @@ def file_row(i: int) -> dict:
         "record_id": i % 7, "path": f"f{i}.py", "size": i, "extension": "py", "language": "Python", "swhid": None,
         "is_binary": False, "n_lines": 1, "n_segments": 1, "status": "imaged", "reason": None,
     }
+
+
+def write_files(output, rows_per_shard: int = 1_000_000) -> WriteAvro:
+    """files/ rows through the GroupByKey sink (the build writes files/ per work item; the sink is the same for any rows)."""
+    return WriteAvro(output, "files", "file", lambda row: f"{row['record_id']}/{row['path']}", rows_per_shard)
 
 
 def read_json_shards(directory: Path) -> dict[str, list[dict]]:
@@ -42,7 +47,7 @@ def test_shard_count_follows_the_data_and_every_row_lands_once(tmp_path):
 def test_a_rerun_writes_the_same_shards(tmp_path):
     def build():
         with TestPipeline() as pipeline:
-            _ = pipeline | beam.Create([file_row(i) for i in range(50)]) | WriteFiles(str(tmp_path), rows_per_shard=20)
+            _ = pipeline | beam.Create([file_row(i) for i in range(50)]) | write_files(str(tmp_path), rows_per_shard=20)
         contents = {}
         for path in sorted((tmp_path / "files").iterdir()):
             with open(path, "rb") as handle:
@@ -57,7 +62,7 @@ def test_a_rerun_writes_the_same_shards(tmp_path):
 
 def test_empty_input_still_writes_one_valid_empty_shard(tmp_path):
     with TestPipeline() as pipeline:
-        _ = pipeline | beam.Create([]) | WriteFiles(str(tmp_path))
+        _ = pipeline | beam.Create([]) | write_files(str(tmp_path))
     (shard,) = (tmp_path / "files").iterdir()
     assert shard.name == "files-00000-of-00001.avro"
     with open(shard, "rb") as handle:

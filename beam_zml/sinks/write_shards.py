@@ -1,23 +1,29 @@
 """Sinks that are correct on every runner: deterministic shards, whole-shard writes, rename when complete.
 
 Runners may run a bundle twice (Flink, Spark and Dask all do on retry), and Beam's own
-file sinks were seen to drop or duplicate output under some of them. So each shard is
-a key of one GroupByKey: the shard index is a stable hash of the element's key, the
-shard count follows from the data, every shard index exists even if empty, and each
-shard is written whole to a hidden temporary name and renamed to its final name. A
-retry writes the same multiset of elements to the same name.
+file sinks were seen to drop or duplicate output under some of them. Two kinds of shard:
+
+- images/ and files/ (the heavy bytes): one shard of each per work item (`ItemShards`),
+  written where the item is imaged, so no image crosses a shuffle. The name comes from the
+  item (record id, index, count of the record's items) and the item's content is fixed by
+  its listing, so a retry writes the same bytes to the same name.
+- records/ and errors/ (small rows, `_WriteShards`): each shard is a key of one
+  GroupByKey; the shard index is a stable hash of the element's key, the shard count
+  follows from the data, and every shard index exists even if empty.
+
+Every shard is written whole to a hidden temporary name and renamed to its final name.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from typing import Callable, Iterable
+from dataclasses import dataclass
+from typing import IO, Callable, Iterable
 
 import apache_beam as beam
 import fastavro
 
-from beam_zml.core.examples import empty_gzip
 from beam_zml.schemas import load_schema
 from beam_zml.storage import join, write_atomically
 
@@ -75,42 +81,15 @@ class _WriteShards(beam.PTransform):
         return final
 
 
-def _write_images(handle, blobs: Iterable[bytes]) -> None:
-    wrote = False
-    for blob in blobs:
-        handle.write(blob)
-        wrote = True
-    if not wrote:
-        handle.write(empty_gzip())  # still a valid (empty) gzip file
-
-
-class WriteImages(beam.PTransform):
-    """(key, gzip member of Examples, n_images) -> OUT/images/images-SSSSS-of-NNNNN.tfrecord.gz."""
-
-    def __init__(self, output: str, run_tag: str = "", images_per_shard: int = 50_000):
-        super().__init__()
-        self._output = output
-        self._prefix = shard_prefix("images", run_tag)
-        self._per_shard = images_per_shard
-
-    def expand(self, images):
-        return (
-            images
-            | "Weigh" >> beam.Map(lambda image: (image[0], image[2], image[1]))
-            | "Write" >> _WriteShards(
-                join(self._output, "images"), self._prefix, ".tfrecord.gz", self._per_shard, _write_images
-            )
-        )
-
-
 class _AvroWriter:
     """Writes rows with the packaged schema; a class so that it pickles by name."""
 
     def __init__(self, schema_name: str):
         self._schema_name = schema_name
 
-    def __call__(self, handle, rows: Iterable[dict]) -> None:
-        fastavro.writer(handle, load_schema(self._schema_name), rows, codec="deflate")
+    def __call__(self, handle, rows: Iterable[dict], sync_marker: bytes | None = None) -> None:
+        """Write `rows`; a given 16-byte `sync_marker` (else a random one) makes the file's bytes repeatable."""
+        fastavro.writer(handle, load_schema(self._schema_name), rows, codec="deflate", sync_marker=sync_marker)
 
 
 class WriteAvro(beam.PTransform):
@@ -171,10 +150,6 @@ def _record_key(row: dict) -> str:
     return str(row["record_id"])
 
 
-def _file_key(row: dict) -> str:
-    return f"{row['record_id']}/{row['path']}"
-
-
 class WriteRecords(WriteAvro):
     """records/ rows -> OUT/records/records-SSSSS-of-NNNNN.avro."""
 
@@ -182,15 +157,36 @@ class WriteRecords(WriteAvro):
         super().__init__(output, "records", "record", _record_key, rows_per_shard, run_tag)
 
 
-class WriteFiles(WriteAvro):
-    """files/ rows -> OUT/files/files-SSSSS-of-NNNNN.avro."""
-
-    def __init__(self, output: str, run_tag: str = "", rows_per_shard: int = 1_000_000):
-        super().__init__(output, "files", "file", _file_key, rows_per_shard, run_tag)
-
-
 class WriteErrors(WriteJsonLines):
     """error rows -> OUT/errors/errors-SSSSS-of-NNNNN.jsonl."""
 
     def __init__(self, output: str, run_tag: str = "", rows_per_shard: int = 1_000_000):
         super().__init__(output, "errors", rows_per_shard, run_tag)
+
+
+@dataclass(frozen=True)
+class ItemShards:
+    """Where a work item's images and files/ rows go: OUT/images/images[-RUN]-RECORD-IIIII-of-NNNNN.tfrecord.gz
+    and OUT/files/files[-RUN]-RECORD-IIIII-of-NNNNN.avro, NNNNN being the number of the record's work items.
+    """
+
+    output: str
+    run_tag: str = ""
+
+    def path(self, kind: str, suffix: str, record_id: int, index: int, count: int) -> str:
+        """The final name of work item `index` (of `count`) of `record_id`'s shard of `kind` ("images" or "files")."""
+        name = f"{shard_prefix(kind, self.run_tag)}-{record_id}-{index:05d}-of-{count:05d}{suffix}"
+        return join(self.output, kind, name)
+
+    def write_images(self, record_id: int, index: int, count: int, write: Callable[[IO[bytes]], object]) -> str:
+        """Write the item's images shard through `write(handle)` (gzip members, concatenated); its final path."""
+        final = self.path("images", ".tfrecord.gz", record_id, index, count)
+        write_atomically(final, write)
+        return final
+
+    def write_files(self, record_id: int, index: int, count: int, rows: list[dict]) -> str:
+        """Write the item's files/ rows, byte for byte the same on a retry (the sync marker comes from the name)."""
+        final = self.path("files", ".avro", record_id, index, count)
+        marker = hashlib.md5(final.encode("utf-8")).digest()
+        write_atomically(final, lambda handle: _AvroWriter("file")(handle, rows, marker))
+        return final

@@ -1,46 +1,122 @@
-"""ImagifyFiles: each file to its files/ row and, if imaged, its compressed images."""
+"""ImageWorkItems: each work item (some files of one repository) read, imaged and written where it runs.
+
+A work item names the files; the worker that images it reads them from the repository itself,
+one at a time, and writes the item's images and files/ rows as its own shards
+(beam_zml.sinks.write_shards.ItemShards). So the file bytes and the images never cross a shuffle:
+what leaves the worker is the files/ rows, the error rows and two shard names.
+"""
 
 from __future__ import annotations
+
+import dataclasses
+from typing import Iterator
 
 import apache_beam as beam
 from apache_beam import pvalue
 
 from beam_zml.core.counts import file_counts
 from beam_zml.core.errors import error_row
+from beam_zml.core.examples import empty_gzip
 from beam_zml.core.imaging import ImageSettings, file_row, image_file
+from beam_zml.sinks.write_shards import ItemShards
+from beam_zml.sources.repository import Limits, Listing, Member, RepositoryError, read_entries
 from beam_zml.transforms.counters import inc_all
 
 ROWS = "rows"  # (record_id, files/ row)
 ERRORS = "errors"
 
 
-class _ImagifyFn(beam.DoFn):
-    def __init__(self, settings: ImageSettings):
-        self._settings = settings
+@dataclasses.dataclass(frozen=True)
+class WorkItem:
+    """Item `index` of `count` of one record: the entries of its listing that it reads (`listing.entries`)."""
 
-    def process(self, element):
-        record_id, member = element
-        try:
-            row, blob = image_file(record_id, member, self._settings)
-        except Exception as error:  # one bad file never stops its record
-            message = f"{type(error).__name__}: {error}"
-            row, blob = file_row(record_id, member, reason="error"), None
-            yield pvalue.TaggedOutput(
-                ERRORS, error_row("imagify", record_id, message, error_type=type(error).__name__, path=member.path)
-            )
-        inc_all(file_counts(row))
-        if blob is not None:
-            yield f"{record_id}/{member.path}", blob, row["n_segments"]
-        yield pvalue.TaggedOutput(ROWS, (record_id, row))
+    record_id: int
+    listing: Listing
+    index: int
+    count: int
 
 
-class ImagifyFiles(beam.PTransform):
-    """(record_id, Member) -> (key, gzip member of Examples, n_images), plus tagged `rows` and `errors`."""
+@dataclasses.dataclass(frozen=True)
+class ItemImager:
+    """Reads, images and writes one work item; used by ImageWorkItems and, for an item that is a whole
+    record fetched into a temporary folder, by the listing worker itself."""
 
-    def __init__(self, settings: ImageSettings):
-        super().__init__()
-        self._settings = settings
+    settings: ImageSettings
+    limits: Limits
+    shards: ItemShards
 
-    def expand(self, files):
-        imaged = files | "Imagify" >> beam.ParDo(_ImagifyFn(self._settings)).with_outputs(ROWS, ERRORS, main="images")
-        return {"images": imaged.images, ROWS: imaged[ROWS], ERRORS: imaged[ERRORS]}
+    def outputs(self, item: WorkItem) -> list:
+        """Write the item's two shards; return its outputs: shard paths (main), tagged rows and error rows.
+
+        Nothing is returned before both shards are in place, so a failed attempt emits nothing.
+        """
+        rows: list[dict] = []
+        errors: list[dict] = []
+
+        def write_images(handle) -> None:
+            wrote = False
+            for member in _members(item, self.limits):
+                try:
+                    row, blob = image_file(item.record_id, member, self.settings)
+                except Exception as error:  # one bad file never stops its record
+                    row, blob = file_row(item.record_id, member, reason="error"), None
+                    errors.append(error_row("imagify", item.record_id, f"{type(error).__name__}: {error}",
+                                            error_type=type(error).__name__, path=member.path))
+                if member.error is not None:
+                    errors.append(error_row("list_files", item.record_id, member.error, error_type=member.skip_reason,
+                                            path=member.path))
+                rows.append(row)
+                if blob is not None:
+                    handle.write(blob)
+                    wrote = True
+            if not wrote:
+                handle.write(empty_gzip())  # still a valid (empty) gzip file
+
+        images = self.shards.write_images(item.record_id, item.index, item.count, write_images)
+        files = self.shards.write_files(item.record_id, item.index, item.count, rows)
+        for row in rows:
+            inc_all(file_counts(row))
+        return [
+            images,
+            files,
+            *(pvalue.TaggedOutput(ROWS, (item.record_id, row)) for row in rows),
+            *(pvalue.TaggedOutput(ERRORS, row) for row in errors),
+        ]
+
+
+def _members(item: WorkItem, limits: Limits) -> Iterator[Member]:
+    """The item's members; if the archive can no longer be read, the rest as read_error members."""
+    done = set()
+    try:
+        for member in read_entries(item.listing, item.listing.entries, limits):
+            done.add(member.path)
+            yield member
+    except RepositoryError as error:
+        for entry in item.listing.entries:
+            if entry.path not in done:
+                yield Member(entry.path, entry.size, None, None, "read_error", f"{entry.path}: {error}")
+
+
+class _ImageItemFn(beam.DoFn):
+    def __init__(self, imager: ItemImager):
+        self._imager = imager
+
+    def process(self, item: WorkItem):
+        yield from self._imager.outputs(item)
+
+
+@dataclasses.dataclass
+class ImageWorkItems(beam.PTransform):
+    """WorkItem -> the paths of the shards written (main), plus tagged `rows` (record_id, files/ row) and `errors`.
+
+    The items are reshuffled first, so that one big repository's items spread over all workers.
+    """
+
+    imager: ItemImager
+
+    def expand(self, items):
+        return (
+            items
+            | "SpreadItems" >> beam.Reshuffle()
+            | "ImageItems" >> beam.ParDo(_ImageItemFn(self.imager)).with_outputs(ROWS, ERRORS, main="shards")
+        )

@@ -1,4 +1,15 @@
-"""ListRepositoryFiles: each record's code fetched if need be, read member by member, one element per file."""
+"""ListRepositoryFiles: each record's code fetched if need be and listed, then cut into work items.
+
+What is read where (the heavy bytes never cross a shuffle):
+
+- A local directory or zip (random access, readable by any worker): the listing worker lists it
+  (names and sizes only) and cuts the listing into work items of at most `item_bytes` to read;
+  the items are spread over the workers, each of which reads its own files from the repository.
+- A Zenodo record's code (downloaded into a temporary folder that only the listing worker sees)
+  and a local tar (a stream: each item would decompress it from its start): read and imaged
+  by the listing worker itself, as one item, one file at a time, so its memory stays bounded
+  but the record is not spread. A record of one item is imaged there too: nothing to spread.
+"""
 
 from __future__ import annotations
 
@@ -14,12 +25,14 @@ from beam_zml.core.errors import error_row
 from beam_zml.core.records import RecordSource
 from beam_zml.sources.fetch import NoCode, fetch_code, scrub_token
 from beam_zml.sources.harvest import is_excluded
-from beam_zml.sources.repository import Limits, RepositoryError, read_repository
+from beam_zml.sources.repository import RepositoryError, list_repository, split_entries
 from beam_zml.sources.zenodo import ZenodoClient, ZenodoError, ZenodoSettings
 from beam_zml.transforms.counters import inc
+from beam_zml.transforms.image_files import ERRORS, ROWS, ItemImager, WorkItem
 
 OUTCOMES = "outcomes"  # (record_id, (RecordSource, status, error)): exactly one per record
-ERRORS = "errors"
+SHARDS = "shards"  # paths of the shards the listing worker wrote for the records it imaged itself
+ITEM_BYTES = 16 * 2**20  # bytes to read per work item: small enough to spread, large enough to amortise
 
 
 class _Excluded(Exception):
@@ -27,10 +40,11 @@ class _Excluded(Exception):
 
 
 class _ListFilesFn(beam.DoFn):
-    def __init__(self, limits: Limits, zenodo: ZenodoSettings | None, exclude_pattern: str | None):
-        self._limits = limits
+    def __init__(self, imager: ItemImager, zenodo: ZenodoSettings | None, exclude_pattern: str | None, item_bytes: int):
+        self._imager = imager
         self._zenodo = zenodo
         self._exclude_pattern = exclude_pattern
+        self._item_bytes = item_bytes
 
     def setup(self):
         self._client = ZenodoClient(self._zenodo) if self._zenodo is not None else None
@@ -42,32 +56,37 @@ class _ListFilesFn(beam.DoFn):
 
     def process(self, source: RecordSource):
         attempt = _Attempt(source)
-        try:
-            with self._code(attempt) as location:
-                members = read_repository(location, self._limits)
-        except _Excluded:
-            inc("records_excluded")
-            return
-        except Exception as error:  # one bad record never stops the run
-            message = str(error) if isinstance(error, (RepositoryError, ZenodoError, NoCode)) else f"{type(error).__name__}: {error}"
-            attempts = getattr(error, "attempts", 1) or 1
-            source = attempt.source  # with the metadata, if it was fetched
-            yield pvalue.TaggedOutput(OUTCOMES, (source.record_id, (source, "failed", message)))
-            yield pvalue.TaggedOutput(
-                ERRORS,
-                error_row("list_files", source.record_id, message, error_type=type(error).__name__, attempts=attempts),
-            )
-            return
-        source = attempt.source
-        for problem in attempt.problems:  # sources that failed before one served the code
-            yield pvalue.TaggedOutput(ERRORS, error_row("fetch", source.record_id, problem, error_type="SourceFailed"))
-        for member in members:
-            if member.error is not None:
+        with contextlib.ExitStack() as stack:
+            try:
+                location = stack.enter_context(self._code(attempt))
+                listing = list_repository(location, self._imager.limits)
+            except _Excluded:
+                inc("records_excluded")
+                return
+            except Exception as error:  # one bad record never stops the run
+                message = str(error) if isinstance(error, (RepositoryError, ZenodoError, NoCode)) else f"{type(error).__name__}: {error}"
+                attempts = getattr(error, "attempts", 1) or 1
+                source = attempt.source  # with the metadata, if it was fetched
+                yield pvalue.TaggedOutput(OUTCOMES, (source.record_id, (source, "failed", message)))
                 yield pvalue.TaggedOutput(
                     ERRORS,
-                    error_row("list_files", source.record_id, member.error, error_type=member.skip_reason, path=member.path),
+                    error_row("list_files", source.record_id, message, error_type=type(error).__name__, attempts=attempts),
                 )
-            yield source.record_id, member
+                return
+            source = attempt.source
+            for problem in attempt.problems:  # sources that failed before one served the code
+                yield pvalue.TaggedOutput(ERRORS, error_row("fetch", source.record_id, problem, error_type="SourceFailed"))
+            runs = split_entries(listing.entries, self._item_bytes, self._imager.limits)
+            items = [
+                WorkItem(source.record_id, dataclasses.replace(listing, entries=run), index, len(runs))
+                for index, run in enumerate(runs)
+            ]
+            if len(items) > 1 and source.source == "local" and listing.kind in ("dir", "zip"):
+                yield from items  # read again by the workers that image them
+            else:  # the code is here only (or cannot be read in parts): image it here, in this temporary folder
+                for item in items:
+                    for output in self._imager.outputs(item):
+                        yield output if isinstance(output, pvalue.TaggedOutput) else pvalue.TaggedOutput(SHARDS, output)
         inc("records_listed")
         yield pvalue.TaggedOutput(OUTCOMES, (source.record_id, (source, "ok", None)))
 
@@ -101,28 +120,26 @@ class _Attempt:
     problems: list[str] = dataclasses.field(default_factory=list)
 
 
+@dataclasses.dataclass
 class ListRepositoryFiles(beam.PTransform):
-    """RecordSource -> (record_id, Member) per file, plus tagged `outcomes` and `errors`.
+    """RecordSource -> WorkItems (main), plus tagged `outcomes`, `errors`, and the `rows` and `shards` of the
+    records imaged by the listing worker itself (see the module's docstring).
 
-    Zenodo records are fetched first (metadata if missing, then the code, into a
-    temporary folder removed once read). The files are reshuffled so that one big
-    repository's files spread over all workers.
+    Zenodo records are fetched first (metadata if missing, then the code, into a temporary
+    folder removed once read). The records are reshuffled first, so that they spread over the workers.
     """
 
-    def __init__(self, limits: Limits, zenodo: ZenodoSettings | None = None, exclude_pattern: str | None = None):
-        super().__init__()
-        self._limits = limits
-        self._zenodo = zenodo
-        self._exclude_pattern = exclude_pattern
+    imager: ItemImager
+    zenodo: ZenodoSettings | None = None
+    exclude_pattern: str | None = None
+    item_bytes: int = ITEM_BYTES
 
     def expand(self, sources):
-        listed = (
+        return (
             sources
             | "SpreadRecords" >> beam.Reshuffle()
-            | "ReadMembers"
-            >> beam.ParDo(_ListFilesFn(self._limits, self._zenodo, self._exclude_pattern)).with_outputs(
-                OUTCOMES, ERRORS, main="files"
+            | "ListFiles"
+            >> beam.ParDo(_ListFilesFn(self.imager, self.zenodo, self.exclude_pattern, self.item_bytes)).with_outputs(
+                OUTCOMES, ERRORS, ROWS, SHARDS, main="items"
             )
         )
-        files = listed.files | "SpreadFiles" >> beam.Reshuffle()
-        return {"files": files, OUTCOMES: listed[OUTCOMES], ERRORS: listed[ERRORS]}
