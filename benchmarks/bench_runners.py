@@ -67,7 +67,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -75,6 +74,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
+from beam_zml.testing.corpus import stdlib_packages
 from beam_zml.testing.runner_processes import (
     HOST,
     SPARK_VERSION,
@@ -118,21 +118,6 @@ class RunFailed(Exception):
 
 # ---------------------------------------------------------------------------------------------
 # The corpus
-
-
-def stdlib_corpus(destination: Path) -> list[Path]:
-    """RECORDS copied from the stdlib (without __pycache__), one folder a record; packages this Python lacks are skipped."""
-    stdlib = Path(sysconfig.get_paths()["stdlib"])
-    skip = shutil.ignore_patterns("__pycache__")
-    records = []
-    for record, packages in RECORDS.items():
-        folder = destination / record
-        folder.mkdir(parents=True)
-        for package in packages:
-            if (stdlib / package).is_dir():
-                shutil.copytree(stdlib / package, folder / package, ignore=skip, symlinks=True)
-        records.append(folder)
-    return records
 
 
 def tiny_corpus(destination: Path, n_files: int = TINY_FILES) -> list[Path]:
@@ -598,7 +583,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.corpus:
             corpus, described = [Path(path).resolve() for path in args.corpus], "--corpus"
         else:
-            corpus = stdlib_corpus(work / "corpus")
+            corpus = stdlib_packages(work / "corpus", RECORDS)
             described = f"stdlib packages of Python {sys.version.split()[0]} ({', '.join(p for ps in RECORDS.values() for p in ps)})"
         bench = Bench(work, corpus, tiny_corpus(work / "tiny"), args.repeats, args.timeout, args.fixed_cost, args.compare_images,
                       args.beam_option)

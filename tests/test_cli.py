@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from beam_zml.core.records import local_record_id
-
 from pipelines import cli
 
 

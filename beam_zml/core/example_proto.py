@@ -20,7 +20,7 @@ each image costs a few byte joins (beam_zml.core.examples). TensorFlow itself is
 from __future__ import annotations
 
 import functools
-from typing import Iterable
+from collections.abc import Iterable
 
 _LENGTH_DELIMITED_1 = b"\x0a"  # field 1, wire type 2
 _LENGTH_DELIMITED_2 = b"\x12"  # field 2, wire type 2

@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 import shutil
 import sysconfig
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 # Extensions of text files that the stdlib and most packages ship (lower case, no dot).
 TEXT_EXTENSIONS = frozenset({

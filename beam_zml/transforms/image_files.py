@@ -9,7 +9,7 @@ what leaves the worker is the files/ rows, the error rows and two shard names.
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterator
+from collections.abc import Iterator
 
 import apache_beam as beam
 from apache_beam import pvalue
@@ -19,7 +19,13 @@ from beam_zml.core.errors import error_row
 from beam_zml.core.examples import empty_gzip
 from beam_zml.core.imaging import ImageSettings, file_row, image_file
 from beam_zml.sinks.write_shards import ItemShards
-from beam_zml.sources.repository import Limits, Listing, Member, RepositoryError, read_entries
+from beam_zml.sources.repository import (
+    Limits,
+    Listing,
+    Member,
+    RepositoryError,
+    read_entries,
+)
 from beam_zml.transforms.counters import inc_all
 
 ROWS = "rows"  # (record_id, files/ row)

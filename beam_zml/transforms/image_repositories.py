@@ -17,7 +17,12 @@ import apache_beam as beam
 
 from beam_zml.sources.zenodo import ZenodoSettings
 from beam_zml.transforms.image_files import ERRORS, ROWS, ImageWorkItems, ItemImager
-from beam_zml.transforms.list_files import ITEM_BYTES, OUTCOMES, SHARDS, ListRepositoryFiles
+from beam_zml.transforms.list_files import (
+    ITEM_BYTES,
+    OUTCOMES,
+    SHARDS,
+    ListRepositoryFiles,
+)
 
 
 @dataclasses.dataclass

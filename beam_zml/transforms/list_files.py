@@ -91,7 +91,7 @@ class _ListFilesFn(beam.DoFn):
         yield pvalue.TaggedOutput(OUTCOMES, (source.record_id, (source, "ok", None)))
 
     @contextlib.contextmanager
-    def _code(self, attempt: "_Attempt"):
+    def _code(self, attempt: _Attempt):
         """A local path to the record's code, fetched into a temporary folder that is removed afterwards.
 
         `attempt.source` is updated with what was learnt (metadata, where the code came from).
