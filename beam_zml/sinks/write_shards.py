@@ -27,6 +27,7 @@ import fastavro
 
 from beam_zml.schemas import load_schema
 from beam_zml.storage import join, write_atomically
+from beam_zml.transforms.counters import CountShuffledBytes
 
 
 def shard_index(key: str, n_shards: int) -> int:
@@ -70,6 +71,7 @@ class _WriteShards(beam.PTransform):
         return (
             (keyed, every_shard)
             | "Merge" >> beam.Flatten()
+            | CountShuffledBytes(f"GroupByShard.{self._prefix}")
             | "GroupByShard" >> beam.GroupByKey()
             | "WriteShard" >> beam.Map(self._write_shard, n=n)
         )

@@ -6,7 +6,7 @@ import apache_beam as beam
 
 from beam_zml.core.counts import record_counts
 from beam_zml.core.records import record_row
-from beam_zml.transforms.counters import inc_all
+from beam_zml.transforms.counters import CountShuffledBytes, inc_all
 
 
 def _to_record_row(element) -> dict:
@@ -26,7 +26,10 @@ class BuildRecordRows(beam.PTransform):
 
     def expand(self, outcomes):
         return (
-            {"outcome": outcomes, "files": self._file_rows}
+            {
+                "outcome": outcomes | "Outcomes" >> CountShuffledBytes("JoinFilesToRecords.outcomes"),
+                "files": self._file_rows | "FileRows" >> CountShuffledBytes("JoinFilesToRecords.files"),
+            }
             | "JoinFilesToRecords" >> beam.CoGroupByKey()
             | "MakeRecordRow" >> beam.Map(_to_record_row)
         )

@@ -9,6 +9,7 @@ what leaves the worker is the files/ rows, the error rows and two shard names.
 from __future__ import annotations
 
 import dataclasses
+import typing
 from collections.abc import Iterator
 
 import apache_beam as beam
@@ -18,7 +19,6 @@ from beam_zml.core.counts import file_counts
 from beam_zml.core.errors import error_row
 from beam_zml.core.examples import empty_gzip
 from beam_zml.core.imaging import ImageSettings, file_row, image_file
-from beam_zml.sinks.write_shards import ItemShards
 from beam_zml.sources.repository import (
     Limits,
     Listing,
@@ -26,7 +26,10 @@ from beam_zml.sources.repository import (
     RepositoryError,
     read_entries,
 )
-from beam_zml.transforms.counters import inc_all
+from beam_zml.transforms.counters import CountShuffledBytes, inc_all
+
+if typing.TYPE_CHECKING:  # the sinks use this package's counters: no import cycle at run time
+    from beam_zml.sinks.write_shards import ItemShards
 
 ROWS = "rows"  # (record_id, files/ row)
 ERRORS = "errors"
@@ -123,6 +126,7 @@ class ImageWorkItems(beam.PTransform):
     def expand(self, items):
         return (
             items
+            | CountShuffledBytes("SpreadItems")
             | "SpreadItems" >> beam.Reshuffle()
             | "ImageItems" >> beam.ParDo(_ImageItemFn(self.imager)).with_outputs(ROWS, ERRORS, main="shards")
         )

@@ -27,7 +27,7 @@ from beam_zml.sources.fetch import NoCode, fetch_code, scrub_token
 from beam_zml.sources.harvest import is_excluded
 from beam_zml.sources.repository import RepositoryError, list_repository, split_entries
 from beam_zml.sources.zenodo import ZenodoClient, ZenodoError, ZenodoSettings
-from beam_zml.transforms.counters import inc
+from beam_zml.transforms.counters import CountShuffledBytes, inc
 from beam_zml.transforms.image_files import ERRORS, ROWS, ItemImager, WorkItem
 
 OUTCOMES = "outcomes"  # (record_id, (RecordSource, status, error)): exactly one per record
@@ -137,6 +137,7 @@ class ListRepositoryFiles(beam.PTransform):
     def expand(self, sources):
         return (
             sources
+            | CountShuffledBytes("SpreadRecords")
             | "SpreadRecords" >> beam.Reshuffle()
             | "ListFiles"
             >> beam.ParDo(_ListFilesFn(self.imager, self.zenodo, self.exclude_pattern, self.item_bytes)).with_outputs(
