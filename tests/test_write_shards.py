@@ -11,7 +11,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from beam_zml.sinks.manifest import remove_temporary_files
-from beam_zml.sinks.write_shards import WriteAvro, WriteErrors, shard_index
+from beam_zml.sinks.write_shards import WriteAvro, WriteErrors, shard_count, shard_index
 from beam_zml.storage import write_atomically
 
 
@@ -22,19 +22,19 @@ def file_row(i: int) -> dict:
     }
 
 
-def write_files(output, rows_per_shard: int = 1_000_000) -> WriteAvro:
+def write_files(output, n_shards: int = 1) -> WriteAvro:
     """files/ rows through the GroupByKey sink (the build writes files/ per work item; the sink is the same for any rows)."""
-    return WriteAvro(output, "files", "file", lambda row: f"{row['record_id']}/{row['path']}", rows_per_shard)
+    return WriteAvro(output, "files", "file", lambda row: f"{row['record_id']}/{row['path']}", n_shards)
 
 
 def read_json_shards(directory: Path) -> dict[str, list[dict]]:
     return {p.name: [json.loads(line) for line in p.read_text().splitlines()] for p in sorted(directory.iterdir())}
 
 
-def test_shard_count_follows_the_data_and_every_row_lands_once(tmp_path):
+def test_every_row_lands_once_in_the_shard_its_key_names(tmp_path):
     rows = [{"stage": "s", "record_id": i, "message": "m"} for i in range(1000)]
     with TestPipeline() as pipeline:
-        paths = pipeline | beam.Create(rows) | WriteErrors(str(tmp_path), rows_per_shard=100)
+        paths = pipeline | beam.Create(rows) | WriteErrors(str(tmp_path), n_shards=shard_count(len(rows), 100))
         assert_that(paths, equal_to([str(tmp_path / "errors" / f"errors-{i:05d}-of-00010.jsonl") for i in range(10)]))
     shards = read_json_shards(tmp_path / "errors")
     written = [row for shard in shards.values() for row in shard]
@@ -47,7 +47,7 @@ def test_shard_count_follows_the_data_and_every_row_lands_once(tmp_path):
 def test_a_rerun_writes_the_same_shards(tmp_path):
     def build():
         with TestPipeline() as pipeline:
-            _ = pipeline | beam.Create([file_row(i) for i in range(50)]) | write_files(str(tmp_path), rows_per_shard=20)
+            _ = pipeline | beam.Create([file_row(i) for i in range(50)]) | write_files(str(tmp_path), n_shards=shard_count(50, 20))
         contents = {}
         for path in sorted((tmp_path / "files").iterdir()):
             with open(path, "rb") as handle:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import dataclasses
 import json
 
 import apache_beam as beam
@@ -14,24 +15,36 @@ from beam_zml.core.examples import feature_spec
 from beam_zml.schemas import SCHEMA_VERSIONS
 
 
-class SumCounts(beam.CombineFn):
-    """Adds up flat {name: count} dicts."""
+COUNTS, SHARD = "counts", "shard"
+
+
+class Summarise(beam.CombineFn):
+    """(COUNTS, {name: count}) and (SHARD, path) elements -> ({name: total}, sorted shard paths).
+
+    Counts and shard paths meet in one combine (one shuffle, no side input), and its output
+    exists only once every shard path is in, that is once every shard has been written.
+    """
 
     def create_accumulator(self):
-        return collections.Counter()
+        return collections.Counter(), []
 
-    def add_input(self, accumulator, counts):
-        accumulator.update(counts)
+    def add_input(self, accumulator, element):
+        kind, value = element
+        if kind == COUNTS:
+            accumulator[0].update(value)
+        else:
+            accumulator[1].append(value)
         return accumulator
 
     def merge_accumulators(self, accumulators):
-        total = collections.Counter()
-        for accumulator in accumulators:
-            total.update(accumulator)
-        return total
+        counts, shards = collections.Counter(), []
+        for more_counts, more_shards in accumulators:
+            counts.update(more_counts)
+            shards.extend(more_shards)
+        return counts, shards
 
     def extract_output(self, accumulator):
-        return dict(accumulator)
+        return dict(accumulator[0]), sorted(accumulator[1])
 
 
 def manifest(*, options: dict, counts: dict, shards: list[str], run: dict, output: str, previous: dict | None) -> dict:
@@ -83,7 +96,8 @@ class _WriteManifestFn(beam.DoFn):
         self._run = run
         self._previous = previous
 
-    def process(self, flat_counts: dict, shards: list[str]):
+    def process(self, summary: tuple[dict, list[str]]):
+        flat_counts, shards = summary
         remove_temporary_files(self._output)
         content = manifest(
             options=self._options,
@@ -99,30 +113,27 @@ class _WriteManifestFn(beam.DoFn):
         yield path
 
 
+@dataclasses.dataclass
 class WriteManifest(beam.PTransform):
-    """{"files", "records", "errors"} rows -> their counts -> dataset.json, once every path in `shards` exists.
+    """{"files", "records", "errors"} rows and "shards" paths -> their counts -> dataset.json, once every shard exists.
 
     `run` describes this run (runner, sources, run tag); `previous` is the manifest of a resumed dataset.
     """
 
-    def __init__(self, output: str, options: dict, run: dict, *, shards, previous: dict | None = None):
-        super().__init__()
-        self._output = output
-        self._options = options
-        self._run = run
-        self._shards = shards
-        self._previous = previous
+    output: str
+    options: dict
+    run: dict
+    previous: dict | None = None
 
-    def expand(self, rows):
-        counts = (
+    def expand(self, inputs):
+        return (
             (
-                rows["files"] | "CountFiles" >> beam.Map(file_counts),
-                rows["records"] | "CountRecords" >> beam.Map(record_counts),
-                rows["errors"] | "CountErrors" >> beam.Map(lambda _: {"errors": 1}),
+                inputs["files"] | "CountFiles" >> beam.Map(lambda row: (COUNTS, file_counts(row))),
+                inputs["records"] | "CountRecords" >> beam.Map(lambda row: (COUNTS, record_counts(row))),
+                inputs["errors"] | "CountErrors" >> beam.Map(lambda _: (COUNTS, {"errors": 1})),
+                inputs["shards"] | "ShardPaths" >> beam.Map(lambda path: (SHARD, path)),
             )
-            | "AllCounts" >> beam.Flatten()
-            | "SumCounts" >> beam.CombineGlobally(SumCounts())
-        )
-        return counts | "WriteDatasetJson" >> beam.ParDo(
-            _WriteManifestFn(self._output, self._options, self._run, self._previous), shards=beam.pvalue.AsList(self._shards)
+            | "All" >> beam.Flatten()
+            | "Summarise" >> beam.CombineGlobally(Summarise())
+            | "WriteDatasetJson" >> beam.ParDo(_WriteManifestFn(self.output, self.options, self.run, self.previous))
         )

@@ -8,8 +8,9 @@ file sinks were seen to drop or duplicate output under some of them. Two kinds o
   item (record id, index, count of the record's items) and the item's content is fixed by
   its listing, so a retry writes the same bytes to the same name.
 - records/ and errors/ (small rows, `_WriteShards`): each shard is a key of one
-  GroupByKey; the shard index is a stable hash of the element's key, the shard count
-  follows from the data, and every shard index exists even if empty.
+  GroupByKey; the shard index is a stable hash of the element's key, the shard count is
+  fixed when the graph is built (from the number of records expected: no global count and
+  no side input), and every shard index exists even if empty.
 
 Every shard is written whole to a hidden temporary name and renamed to its final name.
 """
@@ -44,43 +45,42 @@ def shard_name(directory: str, prefix: str, index: int, n_shards: int, suffix: s
     return join(directory, f"{prefix}-{index:05d}-of-{n_shards:05d}{suffix}")
 
 
-class _WriteShards(beam.PTransform):
-    """(key, weight, payload) -> one final shard path per shard, each written by `write_payloads`."""
+def shard_count(expected_rows: int, rows_per_shard: int) -> int:
+    """How many shards `expected_rows` rows need at `rows_per_shard` a shard (at least 1)."""
+    return max(1, -(-expected_rows // rows_per_shard))
 
-    def __init__(self, directory: str, prefix: str, suffix: str, per_shard: int, write_payloads: Callable):
-        super().__init__()
-        self._directory = directory
-        self._prefix = prefix
-        self._suffix = suffix
-        self._per_shard = per_shard
-        self._write_payloads = write_payloads
+
+@dataclass
+class _WriteShards(beam.PTransform):
+    """(key, payload) -> the `n_shards` final shard paths, each shard written by `write_payloads(handle, payloads)`.
+
+    The count is fixed when the graph is built, so the shards need one GroupByKey and no side input
+    (on Flink, every exchange costs network buffers); every index gets a shard, empty or not.
+    """
+
+    directory: str
+    prefix: str
+    suffix: str
+    n_shards: int
+    write_payloads: Callable
 
     def expand(self, elements):
-        per_shard = self._per_shard
-        n_shards = (
-            elements
-            | "Weigh" >> beam.Map(lambda element: element[1])
-            | "Total" >> beam.CombineGlobally(sum)
-            | "CountShards" >> beam.Map(lambda total: max(1, -(-total // per_shard)))
-        )
-        n = beam.pvalue.AsSingleton(n_shards)
-        keyed = elements | "AssignShard" >> beam.Map(
-            lambda element, n: (shard_index(element[0], n), (True, element[2])), n=n
-        )
-        every_shard = n_shards | "EveryShard" >> beam.FlatMap(lambda count: [(i, (False, None)) for i in range(count)])
+        n = self.n_shards
+        keyed = elements | "AssignShard" >> beam.Map(lambda element: (shard_index(element[0], n), (True, element[1])))
+        every_shard = elements.pipeline | "EveryShard" >> beam.Create([(index, (False, None)) for index in range(n)])
         return (
             (keyed, every_shard)
             | "Merge" >> beam.Flatten()
-            | CountShuffledBytes(f"GroupByShard.{self._prefix}")
+            | CountShuffledBytes(f"GroupByShard.{self.prefix}")
             | "GroupByShard" >> beam.GroupByKey()
-            | "WriteShard" >> beam.Map(self._write_shard, n=n)
+            | "WriteShard" >> beam.Map(self._write_shard)
         )
 
-    def _write_shard(self, element, n: int) -> str:
+    def _write_shard(self, element) -> str:
         index, tagged = element
-        final = shard_name(self._directory, self._prefix, index, n, self._suffix)
+        final = shard_name(self.directory, self.prefix, index, self.n_shards, self.suffix)
         payloads = (payload for present, payload in tagged if present)
-        write_atomically(final, lambda handle: self._write_payloads(handle, payloads))
+        write_atomically(final, lambda handle: self.write_payloads(handle, payloads))
         return final
 
 
@@ -95,32 +95,24 @@ class _AvroWriter:
         fastavro.writer(handle, load_schema(self._schema_name), rows, codec="deflate", sync_marker=sync_marker)
 
 
+@dataclass
 class WriteAvro(beam.PTransform):
-    """Rows -> OUT/<name>/<name>-SSSSS-of-NNNNN.avro with the packaged schema `schema_name`."""
+    """Rows -> OUT/<name>/<name>-SSSSS-of-NNNNN.avro (`n_shards` of them) with the packaged schema `schema_name`."""
 
-    def __init__(
-        self, output: str, name: str, schema_name: str, key: Callable[[dict], str], rows_per_shard: int, run_tag: str = ""
-    ):
-        super().__init__()
-        self._output = output
-        self._name = name
-        self._prefix = shard_prefix(name, run_tag)
-        self._schema_name = schema_name
-        self._key = key
-        self._per_shard = rows_per_shard
+    output: str
+    name: str
+    schema_name: str
+    key: Callable[[dict], str]
+    n_shards: int = 1
+    run_tag: str = ""
 
     def expand(self, rows):
-        key = self._key
+        key = self.key
+        directory, prefix = join(self.output, self.name), shard_prefix(self.name, self.run_tag)
         return (
             rows
-            | "Key" >> beam.Map(lambda row: (key(row), 1, row))
-            | "Write" >> _WriteShards(
-                join(self._output, self._name),
-                self._prefix,
-                ".avro",
-                self._per_shard,
-                _AvroWriter(self._schema_name),
-            )
+            | "Key" >> beam.Map(lambda row: (key(row), row))
+            | "Write" >> _WriteShards(directory, prefix, ".avro", self.n_shards, _AvroWriter(self.schema_name))
         )
 
 
@@ -129,23 +121,21 @@ def _write_json_lines(handle, rows: Iterable[dict]) -> None:
         handle.write(json.dumps(row, sort_keys=True).encode("utf-8") + b"\n")
 
 
+@dataclass
 class WriteJsonLines(beam.PTransform):
-    """Rows -> OUT/<name>/<name>-SSSSS-of-NNNNN.jsonl, one JSON object a line."""
+    """Rows -> OUT/<name>/<name>-SSSSS-of-NNNNN.jsonl (`n_shards` of them), one JSON object a line."""
 
-    def __init__(self, output: str, name: str, rows_per_shard: int = 1_000_000, run_tag: str = ""):
-        super().__init__()
-        self._output = output
-        self._name = name
-        self._prefix = shard_prefix(name, run_tag)
-        self._per_shard = rows_per_shard
+    output: str
+    name: str
+    n_shards: int = 1
+    run_tag: str = ""
 
     def expand(self, rows):
+        directory, prefix = join(self.output, self.name), shard_prefix(self.name, self.run_tag)
         return (
             rows
-            | "Key" >> beam.Map(lambda row: (json.dumps(row, sort_keys=True), 1, row))
-            | "Write" >> _WriteShards(
-                join(self._output, self._name), self._prefix, ".jsonl", self._per_shard, _write_json_lines
-            )
+            | "Key" >> beam.Map(lambda row: (json.dumps(row, sort_keys=True), row))
+            | "Write" >> _WriteShards(directory, prefix, ".jsonl", self.n_shards, _write_json_lines)
         )
 
 
@@ -153,18 +143,31 @@ def _record_key(row: dict) -> str:
     return str(row["record_id"])
 
 
-class WriteRecords(WriteAvro):
-    """records/ rows -> OUT/records/records-SSSSS-of-NNNNN.avro."""
-
-    def __init__(self, output: str, run_tag: str = "", rows_per_shard: int = 10_000):
-        super().__init__(output, "records", "record", _record_key, rows_per_shard, run_tag)
+RECORDS_PER_SHARD = 10_000
 
 
-class WriteErrors(WriteJsonLines):
-    """error rows -> OUT/errors/errors-SSSSS-of-NNNNN.jsonl."""
+@dataclass
+class WriteRecords(beam.PTransform):
+    """records/ rows -> OUT/records/records-SSSSS-of-NNNNN.avro; `n_shards`: shard_count(records expected, RECORDS_PER_SHARD)."""
 
-    def __init__(self, output: str, run_tag: str = "", rows_per_shard: int = 1_000_000):
-        super().__init__(output, "errors", rows_per_shard, run_tag)
+    output: str
+    run_tag: str = ""
+    n_shards: int = 1
+
+    def expand(self, rows):
+        return rows | "Avro" >> WriteAvro(self.output, "records", "record", _record_key, self.n_shards, self.run_tag)
+
+
+@dataclass
+class WriteErrors(beam.PTransform):
+    """error rows -> OUT/errors/errors-SSSSS-of-NNNNN.jsonl (one shard unless told: errors are few)."""
+
+    output: str
+    run_tag: str = ""
+    n_shards: int = 1
+
+    def expand(self, rows):
+        return rows | "JsonLines" >> WriteJsonLines(self.output, "errors", self.n_shards, self.run_tag)
 
 
 @dataclass(frozen=True)

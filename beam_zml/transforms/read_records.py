@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import apache_beam as beam
 
+from beam_zml import storage
 from beam_zml.core.records import RecordSource
 from beam_zml.sources.harvest import SearchQuery, harvest
 from beam_zml.sources.zenodo import ZenodoClient, ZenodoSettings
@@ -59,6 +60,18 @@ class RecordsToRead:
     max_records: int | None = None
     cap: int = 10_000
     done: frozenset = frozenset()
+
+    def expected_records(self) -> int:
+        """About how many records the build reads (to size the records/ sink before it runs): exact for
+        `local`, `ids` and `records_jsonl` (its lines are counted), `max_records` or the hit cap for a search."""
+        if self.local:
+            return len(self.local)
+        if self.ids:
+            return len(self.ids)
+        if self.records_jsonl:
+            with storage.open_read(self.records_jsonl) as handle:
+                return sum(1 for line in handle if line.strip())
+        return self.max_records or self.cap
 
     def description(self) -> dict:
         """What dataset.json records of the sources."""
