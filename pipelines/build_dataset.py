@@ -23,7 +23,14 @@ from apache_beam.options.pipeline_options import SetupOptions, StandardOptions
 from beam_zml.core.records import local_sources
 from beam_zml.sinks.manifest import WriteManifest
 from beam_zml.sinks.output import OutputError, prepare_output
-from beam_zml.sinks.write_shards import RECORDS_PER_SHARD, ItemShards, WriteErrors, WriteRecords, shard_count
+from beam_zml.sinks.write_shards import (
+    RECORDS_PER_SHARD,
+    ItemShards,
+    WriteRows,
+    errors_sink,
+    records_sink,
+    shard_count,
+)
 from beam_zml.transforms import BuildRecordRows, ImageRepositories, ItemImager
 from beam_zml.transforms.counters import NAMESPACE
 from beam_zml.transforms.read_records import ReadRecords, RecordsToRead
@@ -96,17 +103,13 @@ def run(argv: list[str] | None = None, save_main_session: bool = False) -> beam.
     client_settings = None if args.local else zenodo  # local code needs no Zenodo client
     tag = output.run_tag
     imager = ItemImager(settings, limits, ItemShards(output.path, tag))
-    imaged = records | "ImageRepositories" >> ImageRepositories(imager, client_settings, args.exclude_pattern)
-    record_rows = imaged["outcomes"] | "BuildRecordRows" >> BuildRecordRows(imaged["rows"])
-    file_rows = imaged["rows"] | "DropRecordKey" >> beam.Values()
-    n_records = shard_count(to_read.expected_records(), RECORDS_PER_SHARD)
-    shards = (
-        imaged["shards"],
-        record_rows | "WriteRecords" >> WriteRecords(output.path, tag, n_records),
-        imaged["errors"] | "WriteErrors" >> WriteErrors(output.path, tag),
-    ) | "AllShards" >> beam.Flatten()
-    _ = {"files": file_rows, "records": record_rows, "errors": imaged["errors"], "shards": shards} | (
-        "WriteManifest" >> WriteManifest(output.path, recorded_options, run_info, output.previous)
+    sinks = (records_sink(shard_count(to_read.expected_records(), RECORDS_PER_SHARD)), errors_sink())
+    _ = (
+        records
+        | "ImageRepositories" >> ImageRepositories(imager, client_settings, args.exclude_pattern)
+        | "BuildRecordRows" >> BuildRecordRows()
+        | "WriteRows" >> WriteRows(output.path, sinks, tag)
+        | "WriteManifest" >> WriteManifest(output.path, recorded_options, run_info, output.previous)
     )
 
     result = pipeline.run()

@@ -12,6 +12,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from beam_zml.core.imaging import ImageSettings
+from beam_zml.core.notes import COUNTS, ERRORS, RECORDS, ROW, SHARD
 from beam_zml.core.records import RecordSource
 from beam_zml.sinks.write_shards import ItemShards
 from beam_zml.sources.repository import Limits, list_repository, split_entries
@@ -34,20 +35,29 @@ def images_of(path) -> list[tuple[int, bytes, int]]:
 def build(sources, out, item_bytes):
     imager = ItemImager(ImageSettings(), Limits(), ItemShards(str(out)))
     with TestPipeline() as pipeline:
-        imaged = pipeline | beam.Create(sources) | ImageRepositories(imager, item_bytes=item_bytes)
-        rows = imaged["outcomes"] | BuildRecordRows(imaged["rows"])
+        notes = pipeline | beam.Create(sources) | ImageRepositories(imager, item_bytes=item_bytes) | BuildRecordRows()
         assert_that(
-            rows | beam.Map(lambda r: (r["record_id"], r["status"], r["n_files"], r["n_imaged"])),
+            notes | beam.Filter(lambda note: note[0] == RECORDS)
+            | beam.Map(lambda note: (note[1]["record_id"], note[1]["status"], note[1]["n_files"], note[1]["n_imaged"])),
             equal_to([(s.record_id, "ok", len(list_repository(s.location).entries), 3) if "missing" not in s.location
                       else (s.record_id, "failed", 0, 0) for s in sources]),
             label="records",
         )  # fmt: skip
-        assert_that(imaged["shards"] | beam.Map(lambda path: path[len(str(out)) + 1 :]), equal_to(expected_shards(sources, item_bytes)),
-                    label="shards")  # fmt: skip
         assert_that(
-            imaged["errors"] | beam.Map(lambda e: (e["stage"], e["record_id"], "no such file" in e["message"])),
+            notes | beam.Filter(lambda note: note[0] == SHARD) | beam.Map(lambda note: note[1][len(str(out)) + 1 :]),
+            equal_to(expected_shards(sources, item_bytes)),
+            label="shards",
+        )
+        assert_that(
+            notes | beam.Filter(lambda note: note[0] == ERRORS)
+            | beam.Map(lambda note: (note[1]["stage"], note[1]["record_id"], "no such file" in note[1]["message"])),
             equal_to([("list_files", s.record_id, True) for s in sources if "missing" in s.location]),
             label="errors",
+        )
+        assert_that(
+            notes | beam.Filter(lambda note: note[0] == COUNTS) | beam.Map(lambda note: note[1]["records"]),
+            equal_to([1] * len(sources)),
+            label="counts",
         )
 
 
@@ -88,14 +98,14 @@ def test_a_retried_item_rewrites_the_same_bytes_to_the_same_names(repository, tm
     listing = list_repository(str(repository))
     imager = ItemImager(ImageSettings(), Limits(), ItemShards(str(tmp_path / "out")))
     item = WorkItem(7, listing, 1, 3)
-    first = imager.outputs(item)
-    contents = {path: open(path, "rb").read() for path in first[:2]}
-    second = imager.outputs(item)
-    assert first[:2] == second[:2] == [
+    first = [note[1][1] for note in imager.notes(item)[:2]]
+    contents = {path: open(path, "rb").read() for path in first}
+    second = [note[1][1] for note in imager.notes(item)[:2]]
+    assert first == second == [
         str(tmp_path / "out" / "images" / "images-7-00001-of-00003.tfrecord.gz"),
         str(tmp_path / "out" / "files" / "files-7-00001-of-00003.avro"),
     ]
-    assert {path: open(path, "rb").read() for path in second[:2]} == contents
+    assert {path: open(path, "rb").read() for path in second} == contents
     assert len(gzip.decompress(contents[first[0]])) > 0
 
 
@@ -104,8 +114,8 @@ def test_an_item_whose_archive_vanished_gives_read_error_rows(repository, tmp_pa
     listing = list_repository(str(archive))
     archive.unlink()
     imager = ItemImager(ImageSettings(), Limits(), ItemShards(str(tmp_path / "out")))
-    outputs = imager.outputs(WorkItem(7, listing, 0, 1))
-    rows = [output.value[1] for output in outputs[2:] if output.tag == "rows"]
+    notes = imager.notes(WorkItem(7, listing, 0, 1))
+    rows = [value for _, (kind, value) in notes if kind == ROW]
     read = [row for row in rows if row["reason"] == "read_error"]
     assert len(rows) == len(listing.entries) and {row["path"] for row in read} >= set(IMAGED)
-    assert images_of(outputs[0]) == []
+    assert images_of(notes[0][1][1]) == []

@@ -10,16 +10,14 @@ import apache_beam as beam
 
 import beam_zml
 from beam_zml import MANIFEST, SINK_DIRS, storage
-from beam_zml.core.counts import file_counts, record_counts, shape_counts
+from beam_zml.core.counts import shape_counts
+from beam_zml.core.notes import COUNTS
 from beam_zml.core.examples import feature_spec
 from beam_zml.schemas import SCHEMA_VERSIONS
 
 
-COUNTS, SHARD = "counts", "shard"
-
-
 class Summarise(beam.CombineFn):
-    """(COUNTS, {name: count}) and (SHARD, path) elements -> ({name: total}, sorted shard paths).
+    """(COUNTS, {name: count}) and (SHARD, path) notes -> ({name: total}, sorted shard paths).
 
     Counts and shard paths meet in one combine (one shuffle, no side input), and its output
     exists only once every shard path is in, that is once every shard has been written.
@@ -115,7 +113,7 @@ class _WriteManifestFn(beam.DoFn):
 
 @dataclasses.dataclass
 class WriteManifest(beam.PTransform):
-    """{"files", "records", "errors"} rows and "shards" paths -> their counts -> dataset.json, once every shard exists.
+    """(COUNTS, counts) and (SHARD, path) notes -> dataset.json, once every shard named is written.
 
     `run` describes this run (runner, sources, run tag); `previous` is the manifest of a resumed dataset.
     """
@@ -125,15 +123,9 @@ class WriteManifest(beam.PTransform):
     run: dict
     previous: dict | None = None
 
-    def expand(self, inputs):
+    def expand(self, notes):
         return (
-            (
-                inputs["files"] | "CountFiles" >> beam.Map(lambda row: (COUNTS, file_counts(row))),
-                inputs["records"] | "CountRecords" >> beam.Map(lambda row: (COUNTS, record_counts(row))),
-                inputs["errors"] | "CountErrors" >> beam.Map(lambda _: (COUNTS, {"errors": 1})),
-                inputs["shards"] | "ShardPaths" >> beam.Map(lambda path: (SHARD, path)),
-            )
-            | "All" >> beam.Flatten()
+            notes
             | "Summarise" >> beam.CombineGlobally(Summarise())
             | "WriteDatasetJson" >> beam.ParDo(_WriteManifestFn(self.output, self.options, self.run, self.previous))
         )

@@ -7,7 +7,7 @@ file sinks were seen to drop or duplicate output under some of them. Two kinds o
   written where the item is imaged, so no image crosses a shuffle. The name comes from the
   item (record id, index, count of the record's items) and the item's content is fixed by
   its listing, so a retry writes the same bytes to the same name.
-- records/ and errors/ (small rows, `_WriteShards`): each shard is a key of one
+- records/ and errors/ (small rows, `WriteRows`): each shard is a key of one
   GroupByKey; the shard index is a stable hash of the element's key, the shard count is
   fixed when the graph is built (from the number of records expected: no global count and
   no side input), and every shard index exists even if empty.
@@ -27,6 +27,7 @@ import apache_beam as beam
 import fastavro
 
 from beam_zml.schemas import load_schema
+from beam_zml.core.notes import ERRORS, RECORDS, SHARD
 from beam_zml.storage import join, write_atomically
 from beam_zml.transforms.counters import CountShuffledBytes
 
@@ -50,40 +51,6 @@ def shard_count(expected_rows: int, rows_per_shard: int) -> int:
     return max(1, -(-expected_rows // rows_per_shard))
 
 
-@dataclass
-class _WriteShards(beam.PTransform):
-    """(key, payload) -> the `n_shards` final shard paths, each shard written by `write_payloads(handle, payloads)`.
-
-    The count is fixed when the graph is built, so the shards need one GroupByKey and no side input
-    (on Flink, every exchange costs network buffers); every index gets a shard, empty or not.
-    """
-
-    directory: str
-    prefix: str
-    suffix: str
-    n_shards: int
-    write_payloads: Callable
-
-    def expand(self, elements):
-        n = self.n_shards
-        keyed = elements | "AssignShard" >> beam.Map(lambda element: (shard_index(element[0], n), (True, element[1])))
-        every_shard = elements.pipeline | "EveryShard" >> beam.Create([(index, (False, None)) for index in range(n)])
-        return (
-            (keyed, every_shard)
-            | "Merge" >> beam.Flatten()
-            | CountShuffledBytes(f"GroupByShard.{self.prefix}")
-            | "GroupByShard" >> beam.GroupByKey()
-            | "WriteShard" >> beam.Map(self._write_shard)
-        )
-
-    def _write_shard(self, element) -> str:
-        index, tagged = element
-        final = shard_name(self.directory, self.prefix, index, self.n_shards, self.suffix)
-        payloads = (payload for present, payload in tagged if present)
-        write_atomically(final, lambda handle: self.write_payloads(handle, payloads))
-        return final
-
-
 class _AvroWriter:
     """Writes rows with the packaged schema; a class so that it pickles by name."""
 
@@ -95,79 +62,94 @@ class _AvroWriter:
         fastavro.writer(handle, load_schema(self._schema_name), rows, codec="deflate", sync_marker=sync_marker)
 
 
-@dataclass
-class WriteAvro(beam.PTransform):
-    """Rows -> OUT/<name>/<name>-SSSSS-of-NNNNN.avro (`n_shards` of them) with the packaged schema `schema_name`."""
-
-    output: str
-    name: str
-    schema_name: str
-    key: Callable[[dict], str]
-    n_shards: int = 1
-    run_tag: str = ""
-
-    def expand(self, rows):
-        key = self.key
-        directory, prefix = join(self.output, self.name), shard_prefix(self.name, self.run_tag)
-        return (
-            rows
-            | "Key" >> beam.Map(lambda row: (key(row), row))
-            | "Write" >> _WriteShards(directory, prefix, ".avro", self.n_shards, _AvroWriter(self.schema_name))
-        )
-
-
 def _write_json_lines(handle, rows: Iterable[dict]) -> None:
     for row in rows:
         handle.write(json.dumps(row, sort_keys=True).encode("utf-8") + b"\n")
-
-
-@dataclass
-class WriteJsonLines(beam.PTransform):
-    """Rows -> OUT/<name>/<name>-SSSSS-of-NNNNN.jsonl (`n_shards` of them), one JSON object a line."""
-
-    output: str
-    name: str
-    n_shards: int = 1
-    run_tag: str = ""
-
-    def expand(self, rows):
-        directory, prefix = join(self.output, self.name), shard_prefix(self.name, self.run_tag)
-        return (
-            rows
-            | "Key" >> beam.Map(lambda row: (json.dumps(row, sort_keys=True), row))
-            | "Write" >> _WriteShards(directory, prefix, ".jsonl", self.n_shards, _write_json_lines)
-        )
 
 
 def _record_key(row: dict) -> str:
     return str(row["record_id"])
 
 
+def _json_key(row: dict) -> str:
+    return json.dumps(row, sort_keys=True)
+
+
+@dataclass(frozen=True)
+class RowSink:
+    """One folder of row shards: OUT/<name>/<name>[-RUN]-SSSSS-of-NNNNN<suffix>, `n_shards` of them.
+
+    Elements (name, row) go to shard shard_index(key(row), n_shards); `write(handle, rows)` writes a shard.
+    """
+
+    name: str
+    suffix: str
+    key: Callable[[dict], str]
+    write: Callable
+    n_shards: int = 1
+
+
 RECORDS_PER_SHARD = 10_000
 
 
+def records_sink(n_shards: int = 1) -> RowSink:
+    """records/ rows as Avro; `n_shards`: shard_count(records expected, RECORDS_PER_SHARD)."""
+    return RowSink(RECORDS, ".avro", _record_key, _AvroWriter("record"), n_shards)
+
+
+def errors_sink(n_shards: int = 1) -> RowSink:
+    """error rows as JSON lines, one shard unless told: errors are few."""
+    return RowSink(ERRORS, ".jsonl", _json_key, _write_json_lines, n_shards)
+
+
+_PASS = "pass"  # the group of the elements that are not rows of a sink
+
+
 @dataclass
-class WriteRecords(beam.PTransform):
-    """records/ rows -> OUT/records/records-SSSSS-of-NNNNN.avro; `n_shards`: shard_count(records expected, RECORDS_PER_SHARD)."""
+class WriteRows(beam.PTransform):
+    """(kind, value) -> the same stream with each sink's rows replaced by (SHARD, path) of the shards written.
+
+    Elements of a kind named by a sink are that sink's rows; others pass through (in one group).
+    One GroupByKey for every sink and no side input: the shard counts are fixed when the graph is
+    built, and every index gets a shard, empty or not.
+    """
 
     output: str
+    sinks: tuple[RowSink, ...]
     run_tag: str = ""
-    n_shards: int = 1
 
-    def expand(self, rows):
-        return rows | "Avro" >> WriteAvro(self.output, "records", "record", _record_key, self.n_shards, self.run_tag)
+    def expand(self, elements):
+        sinks = {sink.name: sink for sink in self.sinks}
+        every_shard = [((sink.name, index), (False, None)) for sink in self.sinks for index in range(sink.n_shards)]
+        return (
+            (
+                elements | "AssignShard" >> beam.Map(_assign_shard, sinks),
+                elements.pipeline | "EveryShard" >> beam.Create(every_shard),
+            )
+            | "Merge" >> beam.Flatten()
+            | CountShuffledBytes("GroupByShard")
+            | "GroupByShard" >> beam.GroupByKey()
+            | "WriteShard" >> beam.FlatMap(self._write_shard, sinks)
+        )
+
+    def _write_shard(self, element, sinks: dict):
+        (name, index), tagged = element
+        values = (value for present, value in tagged if present)
+        if name == _PASS:
+            yield from values
+            return
+        sink = sinks[name]
+        final = shard_name(join(self.output, name), shard_prefix(name, self.run_tag), index, sink.n_shards, sink.suffix)
+        write_atomically(final, lambda handle: sink.write(handle, values))
+        yield SHARD, final
 
 
-@dataclass
-class WriteErrors(beam.PTransform):
-    """error rows -> OUT/errors/errors-SSSSS-of-NNNNN.jsonl (one shard unless told: errors are few)."""
-
-    output: str
-    run_tag: str = ""
-    n_shards: int = 1
-
-    def expand(self, rows):
-        return rows | "JsonLines" >> WriteJsonLines(self.output, "errors", self.n_shards, self.run_tag)
+def _assign_shard(element, sinks: dict):
+    kind, value = element
+    sink = sinks.get(kind)
+    if sink is None:
+        return (_PASS, 0), (True, element)
+    return (kind, shard_index(sink.key(value), sink.n_shards)), (True, value)
 
 
 @dataclass(frozen=True)

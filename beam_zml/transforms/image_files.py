@@ -3,7 +3,9 @@
 A work item names the files; the worker that images it reads them from the repository itself,
 one at a time, and writes the item's images and files/ rows as its own shards
 (beam_zml.sinks.write_shards.ItemShards). So the file bytes and the images never cross a shuffle:
-what leaves the worker is the files/ rows, the error rows and two shard names.
+what leaves the worker is notes, small (record_id, (kind, value)) pairs: the files/ rows, the
+error rows and the two shard paths. Notes from earlier steps pass through unchanged, so that the
+graph stays one line (each branch that joins again costs a blocking exchange on Flink).
 """
 
 from __future__ import annotations
@@ -13,12 +15,12 @@ import typing
 from collections.abc import Iterator
 
 import apache_beam as beam
-from apache_beam import pvalue
 
 from beam_zml.core.counts import file_counts
 from beam_zml.core.errors import error_row
 from beam_zml.core.examples import empty_gzip
 from beam_zml.core.imaging import ImageSettings, file_row, image_file
+from beam_zml.core.notes import ERROR, ROW, SHARD
 from beam_zml.sources.repository import (
     Limits,
     Listing,
@@ -31,8 +33,6 @@ from beam_zml.transforms.counters import CountShuffledBytes, inc_all
 if typing.TYPE_CHECKING:  # the sinks use this package's counters: no import cycle at run time
     from beam_zml.sinks.write_shards import ItemShards
 
-ROWS = "rows"  # (record_id, files/ row)
-ERRORS = "errors"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,8 +54,8 @@ class ItemImager:
     limits: Limits
     shards: ItemShards
 
-    def outputs(self, item: WorkItem) -> list:
-        """Write the item's two shards; return its outputs: shard paths (main), tagged rows and error rows.
+    def notes(self, item: WorkItem) -> list[tuple[int, tuple[str, object]]]:
+        """Write the item's two shards; return its notes: the two shard paths, its files/ rows and error rows.
 
         Nothing is returned before both shards are in place, so a failed attempt emits nothing.
         """
@@ -85,11 +85,12 @@ class ItemImager:
         files = self.shards.write_files(item.record_id, item.index, item.count, rows)
         for row in rows:
             inc_all(file_counts(row))
+        record_id = item.record_id
         return [
-            images,
-            files,
-            *(pvalue.TaggedOutput(ROWS, (item.record_id, row)) for row in rows),
-            *(pvalue.TaggedOutput(ERRORS, row) for row in errors),
+            (record_id, (SHARD, images)),
+            (record_id, (SHARD, files)),
+            *((record_id, (ROW, row)) for row in rows),
+            *((record_id, (ERROR, row)) for row in errors),
         ]
 
 
@@ -110,23 +111,26 @@ class _ImageItemFn(beam.DoFn):
     def __init__(self, imager: ItemImager):
         self._imager = imager
 
-    def process(self, item: WorkItem):
-        yield from self._imager.outputs(item)
+    def process(self, element):
+        if isinstance(element, WorkItem):
+            yield from self._imager.notes(element)
+        else:  # a note from the listing
+            yield element
 
 
 @dataclasses.dataclass
 class ImageWorkItems(beam.PTransform):
-    """WorkItem -> the paths of the shards written (main), plus tagged `rows` (record_id, files/ row) and `errors`.
+    """WorkItems and notes -> notes: each item imaged into its notes, other notes passed through.
 
-    The items are reshuffled first, so that one big repository's items spread over all workers.
+    The input is reshuffled first, so that one big repository's items spread over all workers.
     """
 
     imager: ItemImager
 
-    def expand(self, items):
+    def expand(self, elements):
         return (
-            items
+            elements
             | CountShuffledBytes("SpreadItems")
             | "SpreadItems" >> beam.Reshuffle()
-            | "ImageItems" >> beam.ParDo(_ImageItemFn(self.imager)).with_outputs(ROWS, ERRORS, main="shards")
+            | "ImageItems" >> beam.ParDo(_ImageItemFn(self.imager))
         )

@@ -19,19 +19,17 @@ import re
 import tempfile
 
 import apache_beam as beam
-from apache_beam import pvalue
 
 from beam_zml.core.errors import error_row
+from beam_zml.core.notes import ERROR, OUTCOME
 from beam_zml.core.records import RecordSource
 from beam_zml.sources.fetch import NoCode, fetch_code, scrub_token
 from beam_zml.sources.harvest import is_excluded
 from beam_zml.sources.repository import RepositoryError, list_repository, split_entries
 from beam_zml.sources.zenodo import ZenodoClient, ZenodoError, ZenodoSettings
 from beam_zml.transforms.counters import CountShuffledBytes, inc
-from beam_zml.transforms.image_files import ERRORS, ROWS, ItemImager, WorkItem
+from beam_zml.transforms.image_files import ItemImager, WorkItem
 
-OUTCOMES = "outcomes"  # (record_id, (RecordSource, status, error)): exactly one per record
-SHARDS = "shards"  # paths of the shards the listing worker wrote for the records it imaged itself
 ITEM_BYTES = 16 * 2**20  # bytes to read per work item: small enough to spread, large enough to amortise
 
 
@@ -67,15 +65,15 @@ class _ListFilesFn(beam.DoFn):
                 message = str(error) if isinstance(error, (RepositoryError, ZenodoError, NoCode)) else f"{type(error).__name__}: {error}"
                 attempts = getattr(error, "attempts", 1) or 1
                 source = attempt.source  # with the metadata, if it was fetched
-                yield pvalue.TaggedOutput(OUTCOMES, (source.record_id, (source, "failed", message)))
-                yield pvalue.TaggedOutput(
-                    ERRORS,
+                yield source.record_id, (OUTCOME, (source, "failed", message))
+                yield source.record_id, (
+                    ERROR,
                     error_row("list_files", source.record_id, message, error_type=type(error).__name__, attempts=attempts),
                 )
                 return
             source = attempt.source
             for problem in attempt.problems:  # sources that failed before one served the code
-                yield pvalue.TaggedOutput(ERRORS, error_row("fetch", source.record_id, problem, error_type="SourceFailed"))
+                yield source.record_id, (ERROR, error_row("fetch", source.record_id, problem, error_type="SourceFailed"))
             runs = split_entries(listing.entries, self._item_bytes, self._imager.limits)
             items = [
                 WorkItem(source.record_id, dataclasses.replace(listing, entries=run), index, len(runs))
@@ -85,10 +83,9 @@ class _ListFilesFn(beam.DoFn):
                 yield from items  # read again by the workers that image them
             else:  # the code is here only (or cannot be read in parts): image it here, in this temporary folder
                 for item in items:
-                    for output in self._imager.outputs(item):
-                        yield output if isinstance(output, pvalue.TaggedOutput) else pvalue.TaggedOutput(SHARDS, output)
+                    yield from self._imager.notes(item)
         inc("records_listed")
-        yield pvalue.TaggedOutput(OUTCOMES, (source.record_id, (source, "ok", None)))
+        yield source.record_id, (OUTCOME, (source, "ok", None))
 
     @contextlib.contextmanager
     def _code(self, attempt: _Attempt):
@@ -122,8 +119,8 @@ class _Attempt:
 
 @dataclasses.dataclass
 class ListRepositoryFiles(beam.PTransform):
-    """RecordSource -> WorkItems (main), plus tagged `outcomes`, `errors`, and the `rows` and `shards` of the
-    records imaged by the listing worker itself (see the module's docstring).
+    """RecordSource -> WorkItems and notes (beam_zml.transforms.image_files): each record's outcome and errors,
+    and the notes of the records imaged by the listing worker itself (see the module's docstring).
 
     Zenodo records are fetched first (metadata if missing, then the code, into a temporary
     folder removed once read). The records are reshuffled first, so that they spread over the workers.
@@ -139,8 +136,5 @@ class ListRepositoryFiles(beam.PTransform):
             sources
             | CountShuffledBytes("SpreadRecords")
             | "SpreadRecords" >> beam.Reshuffle()
-            | "ListFiles"
-            >> beam.ParDo(_ListFilesFn(self.imager, self.zenodo, self.exclude_pattern, self.item_bytes)).with_outputs(
-                OUTCOMES, ERRORS, ROWS, SHARDS, main="items"
-            )
+            | "ListFiles" >> beam.ParDo(_ListFilesFn(self.imager, self.zenodo, self.exclude_pattern, self.item_bytes))
         )
