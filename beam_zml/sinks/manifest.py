@@ -17,7 +17,7 @@ from beam_zml.schemas import SCHEMA_VERSIONS
 
 
 class Summarise(beam.CombineFn):
-    """(COUNTS, {name: count}) and (SHARD, path) notes -> ({name: total}, sorted shard paths).
+    """(COUNTS, {name: count}) and (SHARD, path relative to the output) notes -> ({name: total}, sorted shard paths).
 
     Counts and shard paths meet in one combine (one shuffle, no side input), and its output
     exists only once every shard path is in, that is once every shard has been written.
@@ -45,9 +45,10 @@ class Summarise(beam.CombineFn):
         return dict(accumulator[0]), sorted(accumulator[1])
 
 
-def manifest(*, options: dict, counts: dict, shards: list[str], run: dict, output: str, previous: dict | None) -> dict:
-    """The content of dataset.json; a resumed dataset's `previous` manifest is merged in."""
-    relative = sorted(path[len(output) :].lstrip("/") for path in shards)
+def manifest(*, options: dict, counts: dict, shards: list[str], run: dict, previous: dict | None) -> dict:
+    """The content of dataset.json; `shards` are relative to the output (images/..., files/...); a resumed
+    dataset's `previous` manifest is merged in."""
+    relative = sorted(shards)
     new_shards = {kind: [path for path in relative if path.split("/", 1)[0] == kind] for kind in SINK_DIRS}
     if previous is not None:
         counts = add_counts(previous["counts"], counts)
@@ -102,7 +103,6 @@ class _WriteManifestFn(beam.DoFn):
             counts=shape_counts(flat_counts),
             shards=shards,
             run=self._run,
-            output=self._output,
             previous=self._previous,
         )
         path = storage.join(self._output, MANIFEST)

@@ -42,8 +42,9 @@ def shard_prefix(name: str, run_tag: str) -> str:
     return f"{name}-{run_tag}" if run_tag else name
 
 
-def shard_name(directory: str, prefix: str, index: int, n_shards: int, suffix: str) -> str:
-    return join(directory, f"{prefix}-{index:05d}-of-{n_shards:05d}{suffix}")
+def shard_name(folder: str, prefix: str, index: int, n_shards: int, suffix: str) -> str:
+    """`folder`/PREFIX-SSSSS-of-NNNNN`suffix`, relative to the output: what dataset.json lists."""
+    return f"{folder}/{prefix}-{index:05d}-of-{n_shards:05d}{suffix}"
 
 
 def shard_count(expected_rows: int, rows_per_shard: int) -> int:
@@ -139,9 +140,9 @@ class WriteRows(beam.PTransform):
             yield from values
             return
         sink = sinks[name]
-        final = shard_name(join(self.output, name), shard_prefix(name, self.run_tag), index, sink.n_shards, sink.suffix)
-        write_atomically(final, lambda handle: sink.write(handle, values))
-        yield SHARD, final
+        shard = shard_name(name, shard_prefix(name, self.run_tag), index, sink.n_shards, sink.suffix)
+        write_atomically(join(self.output, shard), lambda handle: sink.write(handle, values))
+        yield SHARD, shard
 
 
 def _assign_shard(element, sinks: dict):
@@ -162,19 +163,18 @@ class ItemShards:
     run_tag: str = ""
 
     def path(self, kind: str, suffix: str, record_id: int, index: int, count: int) -> str:
-        """The final name of work item `index` (of `count`) of `record_id`'s shard of `kind` ("images" or "files")."""
-        name = f"{shard_prefix(kind, self.run_tag)}-{record_id}-{index:05d}-of-{count:05d}{suffix}"
-        return join(self.output, kind, name)
+        """Work item `index` (of `count`) of `record_id`'s shard of `kind` ("images" or "files"), relative to the output."""
+        return f"{kind}/{shard_prefix(kind, self.run_tag)}-{record_id}-{index:05d}-of-{count:05d}{suffix}"
 
     def write_images(self, record_id: int, index: int, count: int, write: Callable[[IO[bytes]], object]) -> str:
-        """Write the item's images shard through `write(handle)` (gzip members, concatenated); its final path."""
-        final = self.path("images", ".tfrecord.gz", record_id, index, count)
-        write_atomically(final, write)
-        return final
+        """Write the item's images shard through `write(handle)` (gzip members, concatenated); its relative path."""
+        shard = self.path("images", ".tfrecord.gz", record_id, index, count)
+        write_atomically(join(self.output, shard), write)
+        return shard
 
     def write_files(self, record_id: int, index: int, count: int, rows: list[dict]) -> str:
         """Write the item's files/ rows, byte for byte the same on a retry (the sync marker comes from the name)."""
-        final = self.path("files", ".avro", record_id, index, count)
-        marker = hashlib.md5(final.encode("utf-8")).digest()
-        write_atomically(final, lambda handle: _AvroWriter("file")(handle, rows, marker))
-        return final
+        shard = self.path("files", ".avro", record_id, index, count)
+        marker = hashlib.md5(shard.encode("utf-8")).digest()
+        write_atomically(join(self.output, shard), lambda handle: _AvroWriter("file")(handle, rows, marker))
+        return shard
