@@ -90,10 +90,14 @@ def build_command(repositories: list[str], out: Path, flags: list[str]) -> list[
     return [sys.executable, "-m", "pipelines.build_dataset", "--local", *repositories, "--output", str(out), *flags]
 
 
+KEYS = ("files_seen", "files_imaged", "bytes_seen", "bytes_imaged", "images")
+
+
 def built_counts(dataset: Path) -> dict:
     counts = json.loads((dataset / "dataset.json").read_text())["counts"]
     return {"files_seen": counts["files"]["seen"], "files_imaged": counts["files"]["imaged"],
-            "bytes_imaged": counts["bytes"]["imaged"], "images": counts["images"]}  # fmt: skip
+            "bytes_seen": counts["bytes"]["seen"], "bytes_imaged": counts["bytes"]["imaged"],
+            "images": counts["images"]}  # fmt: skip
 
 
 def runs_for(workers: int, repositories: list[str], work: Path, loops: bool) -> dict:
@@ -107,7 +111,7 @@ def runs_for(workers: int, repositories: list[str], work: Path, loops: bool) -> 
             measured = run_measured(loop_command(repositories, out, processes), "the loop", work / "log.txt")
             counts = json.loads((out / "counts.json").read_text())
             shutil.rmtree(out)
-            return measured, {key: counts[key] for key in ("files_seen", "files_imaged", "bytes_imaged", "images")}
+            return measured, {key: counts[key] for key in KEYS}
         return once
 
     def build(flags: list[str]):
@@ -202,7 +206,8 @@ def scaling(args, work: Path) -> None:
         if counted != reference:
             sys.exit(f"{name} did not do the loop's work: {counted} != {reference}")
     mb = reference["bytes_imaged"] / 1e6
-    print(f"Corpus: {described}: {reference['files_seen']:,} files, {reference['files_imaged']:,} imaged "
+    print(f"Corpus: {described}: {reference['files_seen']:,} files ({reference['bytes_seen'] / 1e6:.1f} MB), "
+          f"{reference['files_imaged']:,} imaged "
           f"({mb:.1f} MB) into {reference['images']:,} images. Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
           f"medians of {args.repeats}; every run a fresh process, imports included.\n")
     table(results, mb)

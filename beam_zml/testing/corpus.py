@@ -93,19 +93,17 @@ def stdlib_python_files(max_file_bytes: int = 100_000) -> list[bytes]:
     ]
 
 
-def packages_corpus(
-    destination: Path, site_packages: Path, *, min_bytes: int, min_repositories: int, max_file_bytes: int = 100_000
-) -> list[Path]:
+def packages_corpus(destination: Path, site_packages: Path, *, min_bytes: int, min_repositories: int) -> list[Path]:
     """The text files of installed top-level packages, one repository each, largest first, until both minimums are met.
 
     Packages are the folders of `site_packages` holding an __init__.py (not *.dist-info); each becomes
-    `destination/<package>` with its text files of at most `max_file_bytes` (the ones a build images),
-    and `min_bytes` counts those. Raises ValueError if `site_packages` does not hold enough.
+    `destination/<package>`. `min_bytes` counts every text file (a build images those of at most
+    100,000 bytes and lists the rest). Raises ValueError if `site_packages` does not hold enough.
     """
     candidates = []
     for entry in sorted(site_packages.iterdir()):
         if entry.is_dir() and not entry.is_symlink() and (entry / "__init__.py").is_file():
-            candidates.append((sum(size for _, size in text_files(entry, max_file_bytes=max_file_bytes)), entry))
+            candidates.append((sum(size for _, size in text_files(entry)), entry))
     candidates.sort(key=lambda pair: (-pair[0], pair[1].name))
     chosen, total = [], 0
     for size, package in candidates:
@@ -113,7 +111,7 @@ def packages_corpus(
             break
         if size == 0:
             continue
-        copy_text_files(package, destination / package.name, max_file_bytes=max_file_bytes)
+        copy_text_files(package, destination / package.name)
         chosen.append(destination / package.name)
         total += size
     if total < min_bytes or len(chosen) < min_repositories:
