@@ -12,7 +12,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from beam_zml.core.imaging import ImageSettings
-from beam_zml.core.notes import COUNTS, ERRORS, RECORDS, ROW, SHARD
+from beam_zml.core.notes import COUNTS, ERRORS, RECORDS, ROWS, SHARD
 from beam_zml.core.records import RecordSource
 from beam_zml.sinks.write_shards import ItemShards
 from beam_zml.sources.repository import Limits, list_repository, split_entries
@@ -112,7 +112,7 @@ def test_an_item_whose_archive_vanished_gives_read_error_rows(repository, tmp_pa
     archive.unlink()
     imager = ItemImager(ImageSettings(), Limits(), ItemShards(str(tmp_path / "out")))
     notes = imager.notes(WorkItem(7, listing, 0, 1))
-    rows = [value for _, (kind, value) in notes if kind == ROW]
+    (rows,) = [value for _, (kind, value) in notes if kind == ROWS]
     read = [row for row in rows if row["reason"] == "read_error"]
     assert len(rows) == len(listing.entries) and {row["path"] for row in read} >= set(IMAGED)
     assert images_of(tmp_path / "out" / notes[0][1][1]) == []

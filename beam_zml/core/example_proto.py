@@ -29,8 +29,12 @@ _INT64_LIST = b"\x1a"  # Feature.int64_list: field 3, wire type 2
 
 def varint(value: int) -> bytes:
     """`value` as a protobuf varint; an int64 below 0 as its 64-bit two's complement (ten bytes)."""
-    if 0 <= value < 0x80:
-        return bytes((value,))
+    if 0 <= value < _SMALL_LIMIT:
+        return _SMALL[value]
+    return _varint(value)
+
+
+def _varint(value: int) -> bytes:
     value &= 0xFFFFFFFFFFFFFFFF
     out = bytearray()
     while value >= 0x80:
@@ -38,6 +42,10 @@ def varint(value: int) -> bytes:
         value >>= 7
     out.append(value)
     return bytes(out)
+
+
+_SMALL_LIMIT = 1 << 14  # lengths and counts below this (one or two bytes) come from a table
+_SMALL = tuple(_varint(value) for value in range(_SMALL_LIMIT))
 
 
 def length_delimited(tag: bytes, payload: bytes) -> bytes:

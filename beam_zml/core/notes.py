@@ -3,12 +3,12 @@
 The build's graph has no branch that joins again (on Flink each such join costs a blocking exchange
 and its network buffers), so what the sinks need travels as one stream of tagged notes:
 
-- before the records are grouped, `(record_id, (KIND, value))` with KIND one of OUTCOME, ROW, ERROR, SHARD;
+- before the records are grouped, `(record_id, (KIND, value))` with KIND one of OUTCOME, ROWS, ERROR, SHARD;
 - after, `(KIND, value)` with KIND one of RECORDS, ERRORS, COUNTS, SHARD.
 """
 
 OUTCOME = "outcome"  # (RecordSource, status, error): exactly one per record listed
-ROW = "row"  # a files/ row
+ROWS = "rows"  # the files/ rows of one work item, as one list: one element per item, not per file
 ERROR = "error"  # an error row, before the records are grouped
 SHARD = "shard"  # the final path of a shard written
 RECORDS = "records"  # a records/ row (the sink's folder name)

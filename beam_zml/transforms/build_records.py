@@ -7,7 +7,7 @@ import collections
 import apache_beam as beam
 
 from beam_zml.core.counts import file_counts, record_counts
-from beam_zml.core.notes import COUNTS, ERROR, ERRORS, OUTCOME, RECORDS, ROW, SHARD
+from beam_zml.core.notes import COUNTS, ERROR, ERRORS, OUTCOME, RECORDS, ROWS, SHARD
 from beam_zml.core.records import record_row
 from beam_zml.transforms.counters import CountShuffledBytes, inc_all
 
@@ -19,7 +19,7 @@ def _record_notes(element):
     for kind, value in notes:
         by_kind[kind].append(value)
     (source, status, error), = by_kind[OUTCOME]  # exactly one outcome per record, by construction
-    files = by_kind[ROW]
+    files = [row for rows in by_kind[ROWS] for row in rows]
     row = record_row(source, status=status, error=error, file_rows=files)
     inc_all(record_counts(row))
     counts = collections.Counter(record_counts(row))
