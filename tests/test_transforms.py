@@ -73,7 +73,7 @@ def expected_shards(sources, item_bytes) -> list[str]:
     return names
 
 
-@pytest.mark.parametrize("item_bytes", [1, 1 << 30])  # an item per file (spread), or one item (imaged by the lister)
+@pytest.mark.parametrize("item_bytes", [1, 1 << 30])  # an item per file, or one item a record
 def test_every_file_is_imaged_once_whatever_the_split(repository, tmp_path, item_bytes):
     sources = [
         RecordSource(1, str(repository), "local", title="dir"),

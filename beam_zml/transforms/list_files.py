@@ -7,8 +7,8 @@ What is read where (the heavy bytes never cross a shuffle):
   the items are spread over the workers, each of which reads its own files from the repository.
 - A Zenodo record's code (downloaded into a temporary folder that only the listing worker sees)
   and a local tar (a stream: each item would decompress it from its start): read and imaged
-  by the listing worker itself, as one item, one file at a time, so its memory stays bounded
-  but the record is not spread. A record of one item is imaged there too: nothing to spread.
+  by the listing worker itself, item after item, one file at a time, so its memory stays
+  bounded but the record is not spread, and its rows cross the next shuffle (SpreadItems).
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ class _ListFilesFn(beam.DoFn):
                 WorkItem(source.record_id, dataclasses.replace(listing, entries=run), index, len(runs))
                 for index, run in enumerate(runs)
             ]
-            if len(items) > 1 and source.source == "local" and listing.kind in ("dir", "zip"):
+            if source.source == "local" and listing.kind in ("dir", "zip"):
                 yield from items  # read again by the workers that image them
             else:  # the code is here only (or cannot be read in parts): image it here, in this temporary folder
                 for item in items:
