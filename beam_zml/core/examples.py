@@ -78,7 +78,7 @@ def encode_file_images(
         pieces = (head, image, language_entry, lines_entry, middle, segment_entry, tail)
         data = b"".join(example_proto.example(pieces, shared + len(lines_entry) + len(segment_entry)))
         framed.append(tfrecord_frame(data))
-    return igzip.compress(b"".join(framed), GZIP_LEVEL)
+    return igzip.compress(b"".join(framed), GZIP_LEVEL, mtime=0)  # mtime 0: the same bytes on every run
 
 
 def tfrecord_frame(data: bytes) -> bytes:
@@ -89,7 +89,7 @@ def tfrecord_frame(data: bytes) -> bytes:
 
 def empty_gzip() -> bytes:
     """A valid gzip stream holding nothing: the content of an empty images shard."""
-    return igzip.compress(b"", GZIP_LEVEL)
+    return igzip.compress(b"", GZIP_LEVEL, mtime=0)
 
 
 def _masked_crc(data: bytes) -> bytes:

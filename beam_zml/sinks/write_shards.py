@@ -26,8 +26,8 @@ from typing import IO
 import apache_beam as beam
 import fastavro
 
-from beam_zml.schemas import load_schema
 from beam_zml.core.notes import ERRORS, RECORDS, SHARD
+from beam_zml.schemas import load_schema
 from beam_zml.storage import join, write_atomically
 from beam_zml.transforms.counters import CountShuffledBytes
 
