@@ -35,7 +35,6 @@ if typing.TYPE_CHECKING:  # the sinks use this package's counters: no import cyc
     from beam_zml.sinks.write_shards import ItemShards
 
 
-
 @dataclasses.dataclass(frozen=True)
 class WorkItem:
     """Item `index` of `count` of one record: the entries of its listing that it reads (`listing.entries`)."""
@@ -48,8 +47,8 @@ class WorkItem:
 
 @dataclasses.dataclass(frozen=True)
 class ItemImager:
-    """Reads, images and writes one work item; used by ImageWorkItems and, for an item that is a whole
-    record fetched into a temporary folder, by the listing worker itself."""
+    """Reads, images and writes one work item; used by ImageWorkItems and, for the items of a record that only
+    the listing worker can read (a Zenodo download, a tar), by the listing worker itself."""
 
     settings: ImageSettings
     limits: Limits
