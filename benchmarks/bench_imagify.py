@@ -17,37 +17,23 @@ Not part of the test run; it takes well under a minute.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
-import sysconfig
 import time
 from functools import partial
-from pathlib import Path
 
 import numpy as np
 
-from beam_zml.core.imagify import imagify, text_encoding  # noqa: E402
+from beam_zml.core.imagify import imagify, text_encoding
+from beam_zml.testing.corpus import stdlib_python_files
 
 MAX_BYTES = 100_000
-SKIPPED_DIRS = {"test", "tests", "idle_test", "site-packages", "__pycache__"}
+
 TARGET_MB_S = 100
 TARGET_RATIO = 20
 KERNEL = "`beam_zml.core.imagify.imagify`, {}"
 DEFAULT = KERNEL.format("uint16")  # the targets are for the default pixel dtype
 BASELINE = "per-character rendition of zenodo-ml, uint16"
-
-
-def stdlib_corpus() -> list[bytes]:
-    """The bytes of every stdlib *.py file of at most MAX_BYTES, in a stable order."""
-    files = []
-    for folder, subfolders, names in os.walk(sysconfig.get_paths()["stdlib"]):
-        subfolders[:] = sorted(name for name in subfolders if name not in SKIPPED_DIRS)
-        for name in sorted(names):
-            path = Path(folder, name)
-            if name.endswith(".py") and path.is_file() and path.stat().st_size <= MAX_BYTES:
-                files.append(path.read_bytes())
-    return files
 
 
 def per_character(data: bytes, height: int = 80, width: int = 80, pad: int = 32) -> np.ndarray:
@@ -99,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
 
-    corpus = stdlib_corpus()
+    corpus = stdlib_python_files(MAX_BYTES)
     megabytes = sum(map(len, corpus)) / 1e6
     lines = images = 0
     for data in corpus:  # also checks that the two kernels compute the same thing

@@ -12,7 +12,7 @@ In one run, alternating so that a busy machine slows them alike, it times (media
 --repeats), wall clock and CPU seconds of the whole process tree:
 
 1. the baseline: a plain single-process loop doing the pipeline's work in this
-   (warm) process: `read_repository`, `image_file` per member (imaging, Example
+   (warm) process: `list_repository`, then `read_entries` and `image_file` per member (imaging, Example
    encoding, gzip compression), the compressed blobs to one .tfrecord.gz, the files/
    rows and the records/ row to Avro (fastavro); and the same loop in a fresh
    process, imports included, to set beside the pipeline's whole runs;
@@ -58,21 +58,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # this process imports TensorFlow too, for the baseline
 
-import fastavro  # noqa: E402
+import fastavro
 
-import beam_zml.core.example_proto  # noqa: E402
-import beam_zml.core.examples  # noqa: E402
-import beam_zml.core.imaging  # noqa: E402
-from beam_zml.core.imaging import ImageSettings, image_file  # noqa: E402
-from beam_zml.core.records import local_sources, record_row  # noqa: E402
-from beam_zml.schemas import load_schema  # noqa: E402
-from beam_zml.sources.repository import Limits, read_repository  # noqa: E402
+import beam_zml.core.examples
+import beam_zml.core.imaging
+from beam_zml.core.imaging import ImageSettings, image_file
+from beam_zml.core.records import local_sources, record_row
+from beam_zml.schemas import load_schema
+from beam_zml.sources.repository import Limits, list_repository, read_entries
+from beam_zml.testing.corpus import stdlib_corpus
 
-TEXT_EXTENSIONS = {
-    "py", "pyi", "c", "h", "txt", "rst", "md", "toml", "xml", "json", "dectest", "cfg", "ini", "html",
-    "css", "js", "sh", "bat", "ps1", "csv", "pem", "def", "in", "expected", "xsl", "mk",
-}
-SKIPPED_DIRS = {"site-packages", "dist-packages", "__pycache__"}
 MAX_CORPUS_BYTES = 60_000_000
 TARGET_RATIO = 3
 NOISE = 0.05  # a difference of two medians below this share of the larger is not reported
@@ -88,27 +83,6 @@ TINY = " (fixed-cost corpus)"
 
 # ---------------------------------------------------------------------------------------------
 # The corpus
-
-
-def stdlib_corpus(destination: Path) -> Path:
-    """Copy the stdlib's text files (no site-packages) into `destination`, in a stable order."""
-    source = Path(sysconfig.get_paths()["stdlib"])
-    total = 0
-    for folder, subfolders, names in os.walk(source):
-        subfolders[:] = sorted(name for name in subfolders if name not in SKIPPED_DIRS)
-        for name in sorted(names):
-            path = Path(folder, name)
-            extension = name.rpartition(".")[2].lower() if "." in name else ""
-            if extension not in TEXT_EXTENSIONS or path.is_symlink() or not path.is_file():
-                continue
-            size = path.stat().st_size
-            if total + size > MAX_CORPUS_BYTES:
-                return destination
-            target = destination / path.relative_to(source)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, target)
-            total += size
-    return destination
 
 
 def tiny_corpus(destination: Path, n_files: int = TINY_FILES) -> Path:
@@ -136,7 +110,8 @@ def baseline_loop(corpus: str, out: Path, clock=None) -> dict:
     source = local_sources([corpus])[0]
     tick = time.perf_counter
     t0 = tick()
-    members = read_repository(source.location, limits)
+    listing = list_repository(source.location, limits)
+    members = read_entries(listing, listing.entries, limits)  # lazily: one file in memory at a time
     t1 = tick()
     rows, write_seconds, n_images, blob_bytes = [], 0.0, 0, 0
     with open(out / "images.tfrecord.gz", "wb") as images:
@@ -229,8 +204,9 @@ def baseline_steps(corpus: str, out: Path) -> dict[str, float]:
         total = time.perf_counter() - start
     encode = clock["encode_file_images"] - clock["compress"]
     return {
-        "read (read_repository: walk, read, sha1)": clock["read"],
-        "file facts (binary, extension, language and Linguist flags) + glue": clock["image_file"] - clock["imagify"] - clock["encode_file_images"],
+        "list (list_repository: walk, stat)": clock["read"],
+        "read (read_entries: read, sha1) + file facts (binary, extension, language and Linguist flags) + glue":
+            clock["image_file"] - clock["imagify"] - clock["encode_file_images"],
         "imagify": clock["imagify"],
         "Example encoding + TFRecord framing": encode,
         "gzip compression (isal)": clock["compress"],
@@ -343,8 +319,7 @@ IMPORTS = {
     "python -c pass": "pass",
     "import apache_beam": "import apache_beam",
     "import pipelines.build_dataset": "import pipelines.build_dataset",
-    "Example message class (beam_zml.core.example_proto, protobuf only)":
-        "from beam_zml.core.example_proto import example_class; example_class()",
+    "import beam_zml.core.imaging (the per-file path)": "import beam_zml.core.imaging",
 }
 
 
@@ -360,15 +335,15 @@ def import_seconds() -> dict[str, float]:
 # standard library and builtins belong to no category: their time goes to their callers'.
 CATEGORIES = [
     ("imports", ("<frozen importlib", "/importlib/")),
-    ("read", ("beam_zml/repository.py",)),
+    ("read", ("beam_zml/sources/repository.py",)),
     ("file facts + glue", ("beam_zml/core/fileinfo.py", "/pygments/", "/enry/", "beam_zml/core/imaging.py")),
-    ("imagify", ("beam_zml/imagify.py", "/numpy/")),
-    ("encode (Example protos, TFRecord framing)", ("beam_zml/examples.py", "/google/protobuf/", "/google_crc32c/",
+    ("imagify", ("beam_zml/core/imagify.py", "/numpy/")),
+    ("encode (Example protos, TFRecord framing)", ("beam_zml/core/examples.py", "beam_zml/core/example_proto.py", "/google/protobuf/", "/google_crc32c/",
                                                   "/tensorflow/")),
     ("compress (isal gzip)", ("/isal/",)),
-    ("write (shards, Avro)", ("beam_zml/transforms/write_shards.py", "/fastavro/", "apache_beam/io/", "beam_zml/schemas/",
+    ("write (shards, Avro)", ("beam_zml/sinks/write_shards.py", "beam_zml/storage.py", "/fastavro/", "apache_beam/io/", "beam_zml/schemas/",
                               "bench_pipeline.py")),
-    ("records/ rows, tree, manifest", ("beam_zml/records.py", "beam_zml/tree.py", "beam_zml/transforms/manifest.py",
+    ("records/ rows, tree, manifest", ("beam_zml/core/records.py", "beam_zml/core/tree.py", "beam_zml/sinks/manifest.py",
                                        "beam_zml/transforms/build_records.py")),
     ("beam_zml DoFns, counters", ("beam_zml/",)),
     ("Beam: pickling & coders", ("apache_beam/internal/", "apache_beam/coders/", "/dill/", "/cloudpickle/")),
@@ -472,7 +447,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--child-baseline", nargs=2, metavar=("CORPUS", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child_baseline:  # the baseline in a fresh process: import what the loop needs, run it once
-        beam_zml.core.example_proto.example_class()
         baseline_loop(args.child_baseline[0], Path(args.child_baseline[1]))
         return
     if args.repeats < 1 or args.workers < 1:
@@ -485,7 +459,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.corpus:
             corpus, described = os.path.abspath(args.corpus), "--corpus"
         else:
-            corpus = str(stdlib_corpus(work / "stdlib"))
+            corpus = str(stdlib_corpus(work / "stdlib", MAX_CORPUS_BYTES))
             described = f"a copy of the text files of Python {sys.version.split()[0]}'s stdlib (no site-packages)"
         tiny = str(tiny_corpus(work / "tiny"))
         benchmark(args, corpus, described, tiny, work)
@@ -506,7 +480,6 @@ def benchmark(args, corpus: str, described: str, tiny: str, work: Path) -> None:
         WARM: lambda c: pipeline_warm(c, work),
     }
 
-    beam_zml.core.example_proto.example_class()  # the warm baseline pays no import, as in a long-running worker
     _, _, facts = baseline_warm(corpus, work)  # warm-up, and the counts every pipeline run must match
     pipeline_warm(tiny, work)  # warm-up: Beam's first-use imports
     mb_imaged, mb_seen = facts["bytes_imaged"] / 1e6, facts["bytes_seen"] / 1e6
@@ -588,7 +561,7 @@ def benchmark(args, corpus: str, described: str, tiny: str, work: Path) -> None:
     print()
     accounted = {
         "import pipelines.build_dataset (Python, Beam, beam_zml)": median["import: import pipelines.build_dataset"],
-        "build the Example message class": median["import: " + list(IMPORTS)[3]],
+        "import the per-file path": median["import: " + list(IMPORTS)[3]],
         "Beam's per-run cost, warm (fixed-cost corpus in this process)": median[WARM + TINY],
     }
     print(f"The fixed cost of a fresh in_memory run ({median[IN_MEMORY + TINY]:.2f} s) is about "

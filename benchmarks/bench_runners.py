@@ -45,7 +45,9 @@ Every run's dataset.json counts must equal the DirectRunner's (and so its counte
 where the runner reports them), and nothing may be in the output but what dataset.json
 lists; --compare-images also compares every record and file row and the multiset of
 images with the DirectRunner's. A run that fails is reported in the table and makes
-the exit status 1.
+the exit status 1. The table also shows what each run shuffled, per MB of source imaged:
+the sum of the build's `shuffled_bytes:*` counters (each shuffle's input, encoded with
+Beam's default coder), where the runner reports counters.
 
 Each configuration runs --repeats times (default 1) on the same cluster and the table
 shows the median. One repeat is the default because a full run starts eight clusters
@@ -67,7 +69,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -75,6 +76,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
+from beam_zml.testing.corpus import stdlib_packages
 from beam_zml.testing.runner_processes import (
     HOST,
     SPARK_VERSION,
@@ -109,6 +111,7 @@ CHILD_ENV = {
     "SPARK_LOCAL_IP": HOST,
     "SPARK_LOCAL_HOSTNAME": HOST,
 }
+SHUFFLED = "shuffled_bytes:"  # beam_zml.transforms.counters.SHUFFLED_BYTES: what each shuffle moved
 POOL_STARTED_WORKER = "Starting worker with command"  # what Beam's worker pool logs for each SDK worker it starts
 
 
@@ -118,21 +121,6 @@ class RunFailed(Exception):
 
 # ---------------------------------------------------------------------------------------------
 # The corpus
-
-
-def stdlib_corpus(destination: Path) -> list[Path]:
-    """RECORDS copied from the stdlib (without __pycache__), one folder a record; packages this Python lacks are skipped."""
-    stdlib = Path(sysconfig.get_paths()["stdlib"])
-    skip = shutil.ignore_patterns("__pycache__")
-    records = []
-    for record, packages in RECORDS.items():
-        folder = destination / record
-        folder.mkdir(parents=True)
-        for package in packages:
-            if (stdlib / package).is_dir():
-                shutil.copytree(stdlib / package, folder / package, ignore=skip, symlinks=True)
-        records.append(folder)
-    return records
 
 
 def tiny_corpus(destination: Path, n_files: int = TINY_FILES) -> list[Path]:
@@ -387,6 +375,7 @@ class Row:
     runner: str
     workers: str
     walls: list[float] = dataclasses.field(default_factory=list)
+    shuffled: list[int] = dataclasses.field(default_factory=list)  # bytes, from the shuffled_bytes:* counters
     job_server: list[float] = dataclasses.field(default_factory=list)
     startup_s: float | None = None
     fixed_s: float | None = None
@@ -449,7 +438,7 @@ class Bench:
         problems = []
         if counts != self.reference["counts"]:
             problems.append(f"dataset.json counts {counts} != {self.reference['counts']}")
-        counters, expected = facts["counters"], self.reference["counters"]
+        counters, expected = without_shuffled(facts["counters"]), without_shuffled(self.reference["counters"])
         if "<no metrics>" not in counters and "<no metrics>" not in expected and counters != expected:
             differ = {key: (expected.get(key), counters.get(key)) for key in set(counters) | set(expected) if counters.get(key) != expected.get(key)}
             problems.append(f"counters (DirectRunner, this run) {differ}")
@@ -474,6 +463,8 @@ class Bench:
                     facts = self.build(self.corpus, cluster.flags, label)
                     row.evidence = cluster.evidence(before, cluster.snapshot())
                     row.walls.append(facts["run_s"])
+                    if "<no metrics>" not in facts["counters"]:
+                        row.shuffled.append(sum(v for k, v in facts["counters"].items() if k.startswith(SHUFFLED)))
                     if facts["job_servers"]:
                         row.job_server.append(facts["job_server_s"])
                     if self.reference is None:  # the first run, DirectRunner in_memory, is what the others must equal
@@ -498,6 +489,11 @@ class Bench:
             row.error = f"{type(error).__name__}: {error}"
             print(f"{label}: FAILED: {row.error}", file=sys.stderr, flush=True)
         return row
+
+
+def without_shuffled(counters: dict) -> dict:
+    """The counters a run must share with the DirectRunner's: the shuffled bytes are reported, not compared."""
+    return {key: value for key, value in counters.items() if not key.startswith(SHUFFLED)}
 
 
 def configurations(runners: list[str], work: Path, one_sdk_worker: bool) -> Iterator[tuple[str, str, Callable]]:
@@ -536,26 +532,27 @@ def folder(work: Path, name: str) -> Path:
 def table(rows: list[Row], reference: float, facts: dict, fixed_cost: bool) -> str:
     mb_imaged = facts["bytes"]["imaged"] / 1e6
     files = facts["files"]["seen"]
-    head = ["runner", "workers", "wall s", "files/s", "MB imaged/s", "wall / DirectRunner in_memory",
+    head = ["runner", "workers", "wall s", "files/s", "MB imaged/s", "KB shuffled per MB imaged", "wall / DirectRunner in_memory",
             "of which job server start s", "parallel work seen", "cluster start s (not in wall)", "output = DirectRunner's"]  # fmt: skip
     if fixed_cost:
-        head.insert(7, f"{TINY_FILES}-file run s")
+        head.insert(8, f"{TINY_FILES}-file run s")
     text = {"runner", "workers", "parallel work seen", "output = DirectRunner's"}
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" if name in text else "---:" for name in head) + "|"]
     for row in rows:
         if row.wall is None:
-            cells = [row.runner, row.workers, "failed", "", "", "", "", "—", fmt(row.startup_s), row.error or ""]
+            cells = [row.runner, row.workers, "failed", "", "", "", "", "", "—", fmt(row.startup_s), row.error or ""]
             if fixed_cost:
-                cells.insert(7, "")
+                cells.insert(8, "")
         else:
             cells = [
                 row.runner, row.workers, f"{row.wall:.2f}", f"{files / row.wall:,.0f}", f"{mb_imaged / row.wall:.2f}",
+                f"{statistics.median(row.shuffled) / 1e3 / mb_imaged:.1f}" if row.shuffled else "—",
                 f"{row.wall / reference:.2f}x", fmt(statistics.median(row.job_server) if row.job_server else None),
                 row.evidence, fmt(row.startup_s),
                 "yes (reference)" if row.check == "reference" else row.check or f"failed: {row.error}",
             ]  # fmt: skip
             if fixed_cost:
-                cells.insert(7, fmt(row.fixed_s))
+                cells.insert(8, fmt(row.fixed_s))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -598,7 +595,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.corpus:
             corpus, described = [Path(path).resolve() for path in args.corpus], "--corpus"
         else:
-            corpus = stdlib_corpus(work / "corpus")
+            corpus = stdlib_packages(work / "corpus", RECORDS)
             described = f"stdlib packages of Python {sys.version.split()[0]} ({', '.join(p for ps in RECORDS.values() for p in ps)})"
         bench = Bench(work, corpus, tiny_corpus(work / "tiny"), args.repeats, args.timeout, args.fixed_cost, args.compare_images,
                       args.beam_option)

@@ -25,14 +25,17 @@ from apache_beam.options.pipeline_options import SetupOptions, StandardOptions
 from beam_zml import storage
 from beam_zml.core import fileinfo
 from beam_zml.core.names import printable
+from beam_zml.core.notes import error_note
 from beam_zml.core.records import local_sources
 from beam_zml.sinks.manifest import WriteManifest
 from beam_zml.sinks.output import OutputError, PreparedOutput, prepare_output
 from beam_zml.sinks.write_shards import (
-    WriteErrors,
-    WriteFiles,
-    WriteImages,
-    WriteRecords,
+    RECORDS_PER_SHARD,
+    ItemShards,
+    WriteRows,
+    errors_sink,
+    records_sink,
+    shard_count,
 )
 from beam_zml.sources.local import (
     STDLIB_EXCLUDE,
@@ -40,12 +43,7 @@ from beam_zml.sources.local import (
     python_stdlib,
     stdlib_sources,
 )
-from beam_zml.transforms import (
-    BuildRecordRows,
-    ImagifyFiles,
-    ListRepositoryFiles,
-    MarkCopies,
-)
+from beam_zml.transforms import BuildRecordRows, ImageRepositories, ItemImager
 from beam_zml.transforms.counters import NAMESPACE
 from beam_zml.transforms.read_records import SOURCE_ERRORS, ReadRecords, RecordsToRead
 from beam_zml.transforms.zenodo_clients import ZenodoClients
@@ -153,20 +151,18 @@ def _run(argv: list[str] | None, save_main_session: bool = False) -> tuple[beam.
     pipeline = beam.Pipeline(options=pipeline_options)
     clients = None if to_read.local else ZenodoClients(zenodo)  # one client per worker process; local code needs none
     read = pipeline | "ReadRecords" >> ReadRecords(to_read, clients)
-    listed = read["records"] | "ListRepositoryFiles" >> ListRepositoryFiles(limits, clients, args.exclude_pattern)
-    imaged = listed["files"] | "ImagifyFiles" >> ImagifyFiles(settings)
-    record_rows = listed["outcomes"] | "BuildRecordRows" >> BuildRecordRows(imaged["rows"])
-    file_rows = imaged["rows"] | "DropRecordKey" >> beam.Values() | "MarkCopies" >> MarkCopies()
-    errors = (read[SOURCE_ERRORS], listed["errors"], imaged["errors"]) | "AllErrors" >> beam.Flatten()
     tag = output.run_tag
-    shards = (
-        imaged["images"] | "WriteImages" >> WriteImages(output.path, tag),
-        record_rows | "WriteRecords" >> WriteRecords(output.path, tag),
-        file_rows | "WriteFiles" >> WriteFiles(output.path, tag),
-        errors | "WriteErrors" >> WriteErrors(output.path, tag),
-    ) | "AllShards" >> beam.Flatten()
-    _ = {"files": file_rows, "records": record_rows, "errors": errors} | "WriteManifest" >> WriteManifest(
-        output.path, recorded_options, run_info, shards=shards, previous=output.previous
+    imager = ItemImager(settings, limits, ItemShards(output.path, tag))
+    sinks = (records_sink(shard_count(to_read.expected_records(), RECORDS_PER_SHARD)), errors_sink())
+    notes = (
+        read["records"] | "ImageRepositories" >> ImageRepositories(imager, clients, args.exclude_pattern),
+        read[SOURCE_ERRORS] | "SourceErrorNotes" >> beam.Map(error_note),
+    ) | "AllNotes" >> beam.Flatten()
+    _ = (
+        notes
+        | "BuildRecordRows" >> BuildRecordRows()
+        | "WriteRows" >> WriteRows(output.path, sinks, tag)
+        | "WriteManifest" >> WriteManifest(output.path, recorded_options, run_info, output.previous)
     )
 
     show = progress.is_direct_runner(runner) and not args.quiet and sys.stderr.isatty()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from beam_zml.core.records import local_record_id
 from pipelines import cli
 
 
@@ -99,7 +100,8 @@ def test_console_script_runs_the_build_and_overwrites(repository, tmp_path):
     assert done.returncode == 0, done.stderr
     assert "records_ok: 1" in done.stderr and "files_imaged: 3" in done.stderr
     assert not stale.exists()
-    assert sorted(p.name for p in (output / "images").iterdir()) == ["images-00000-of-00001.tfrecord.gz"]
+    record_id = local_record_id(str(repository))
+    assert sorted(p.name for p in (output / "images").iterdir()) == [f"images-{record_id}-00000-of-00001.tfrecord.gz"]
 
 
 SUBCOMMANDS = ["build", "harvest", "report", "show", "export-png", "train", "setup-runner"]

@@ -59,7 +59,7 @@ def test_every_field_is_documented_and_every_documented_field_exists(section, fi
 
 def test_every_key_of_dataset_json_is_documented():
     options = {"pixel_dtype": "uint16", "height": 80, "width": 80, "pad": 32}
-    keys = set(manifest(options=options, counts={}, shards=[], run={"runner": "DirectRunner"}, output="OUT", previous=None))
+    keys = set(manifest(options=options, counts={}, shards=[], run={"runner": "DirectRunner"}, previous=None))
     assert documented("dataset.json") == keys
 
 

@@ -81,14 +81,3 @@ def test_blob_is_gzip_of_tfrecord_frames():
     raw = gzip.decompress(blob)
     assert raw[:8] == (len(raw) - 16).to_bytes(8, "little")
     assert tfrecord_frame(raw[12:-4]) == raw
-
-
-def test_examples_are_tensorflows_own_messages():
-    """Our protobuf-only Example class writes what tf.train.Example reads back field for field."""
-    row, blob = image_file(9, member("a.py", b"print(1)\n"), ImageSettings())
-    raw = gzip.decompress(blob)
-    example = tf.train.Example.FromString(raw[12:-4])
-    feature = example.features.feature
-    assert set(feature) == set(feature_spec())
-    assert feature["record_id"].int64_list.value == [9] and feature["path"].bytes_list.value == [b"a.py"]
-    assert len(feature["image"].bytes_list.value[0]) == 80 * 80 * 2

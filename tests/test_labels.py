@@ -20,7 +20,7 @@ from beam_zml.consume.dataset import (
     read_rows,
     shard_paths,
 )
-from beam_zml.core import example_proto, fileinfo
+from beam_zml.core import fileinfo
 from beam_zml.core.examples import GZIP_LEVEL, tfrecord_frame
 from beam_zml.core.records import local_record_id
 from beam_zml.schemas import SCHEMA_VERSIONS
@@ -115,11 +115,12 @@ def rewrite_with_schema_1(built: str, output: Path) -> str:
         schema["fields"] = [field for field in schema["fields"] if field["name"] not in fileinfo.FLAGS]
         with open(path, "wb") as handle:
             fastavro.writer(handle, fastavro.parse_schema(schema), rows, codec="deflate")
-    example_class = example_proto.example_class()
+    import tensorflow as tf
+
     for path in shard_paths(str(output), "images"):
         framed = []
         for serialized in _tfrecords(path):
-            example = example_class.FromString(serialized)
+            example = tf.train.Example.FromString(serialized)
             for flag in fileinfo.FLAGS:
                 del example.features.feature[flag]
             framed.append(tfrecord_frame(example.SerializeToString()))

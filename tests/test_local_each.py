@@ -14,8 +14,8 @@ from beam_zml.consume.dataset import read_rows
 from beam_zml.core.records import Selection
 from beam_zml.sources.local import (
     STDLIB_LEFT_OUT,
+    list_selected,
     named_record_id,
-    read_selected,
     stdlib_sources,
 )
 from beam_zml.sources.repository import Limits
@@ -115,9 +115,9 @@ def test_stdlib_selection_keeps_what_every_install_has(tmp_path):
     assert [s.title for s in sources] == ["argparse.py", "asyncio", "json"]
     assert {"idlelib", "test"} <= set(STDLIB_LEFT_OUT)
     json_source = sources[2]
-    assert [m.path for m in read_selected(json_source.location, Limits(), json_source.selection)] == ["__init__.py"]
+    assert [e.path for e in list_selected(json_source.location, Limits(), json_source.selection).entries] == ["__init__.py"]
     argparse_source = sources[0]
-    assert [m.path for m in read_selected(argparse_source.location, Limits(), argparse_source.selection)] == ["argparse.py"]
+    assert [e.path for e in list_selected(argparse_source.location, Limits(), argparse_source.selection).entries] == ["argparse.py"]
 
 
 def test_the_readme_main_job_builds_a_dataset_that_trains(tmp_path):

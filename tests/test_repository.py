@@ -24,7 +24,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from beam_zml.core.tree import build_tree
-from beam_zml.sources.repository import Limits, Member, RepositoryError, read_repository
+from beam_zml.sources.repository import (
+    Entry,
+    Limits,
+    Member,
+    RepositoryError,
+    list_repository,
+    read_entries,
+    read_repository,
+    split_entries,
+)
 from tests.conftest import (
     ARCHIVE_KINDS,
     ZipEntry,
@@ -338,7 +347,7 @@ def test_duplicate_paths_are_all_rows_and_the_last_is_kept(tmp_path, suffix):
     members = read_repository(archive)
 
     assert [(m.path, m.skip_reason) for m in members] == [("a.txt", "duplicate_path"), ("a.txt", None), ("b.txt", None)]
-    assert members[0] == Member("a.txt", 5, None, blob_swhid(b"first"), "duplicate_path")
+    assert members[0] == Member("a.txt", 5, None, None, "duplicate_path")  # listed, never read: no content id
     assert members[1].data == b"second"
 
 
@@ -841,3 +850,42 @@ def test_every_entry_that_is_not_a_folder_is_one_member(entries, kind):
     kept = [m.path for m in members if m.skip_reason not in ("duplicate_path", "unsafe_path", "os_metadata")]
     assert len(kept) == len(set(kept)), "two members would be extracted to one path"
     build_tree((path, 0) for path in kept)  # every kept path is a clean relative path
+
+
+# Listing, then reading any part: what lets a big repository be read by several workers in bounded memory
+
+
+@pytest.mark.parametrize("suffix", [".zip", ".tar.gz", "dir"])
+def test_listing_keeps_no_content_and_any_split_reads_back_the_whole(tmp_path, suffix):
+    files = {f"pkg{i % 3}/m{i:02d}.py": f"x = {i}\n".encode() * (i + 1) for i in range(20)}
+    location = str(write_files(tmp_path / "repo", files)) if suffix == "dir" else write_archive(tmp_path / f"r{suffix}", files)
+
+    listing = list_repository(location)
+    assert [entry.path for entry in listing.entries] == sorted(files)
+    assert all(not hasattr(entry, "data") for entry in listing.entries)
+    assert pickle.loads(pickle.dumps(listing)) == listing  # a work item travels to another worker
+
+    for max_bytes in (1, 2000, 10**9):
+        runs = split_entries(listing.entries, max_bytes)
+        assert [entry for run in runs for entry in run] == listing.entries
+        assert len(runs) == (20 if max_bytes == 1 else 1 if max_bytes == 10**9 else len(runs))
+        read = [member for run in runs for member in read_entries(listing, run)]
+        assert_round_trip(sorted(read, key=lambda m: m.path), files)
+
+
+def test_read_entries_is_lazy(tmp_path):
+    repo = write_files(tmp_path / "repo", {"a.py": b"a\n", "b.py": b"b\n"})
+    listing = list_repository(str(repo))
+    members = read_entries(listing, listing.entries)
+    (repo / "b.py").write_bytes(b"bb\n")  # changed after a was read: only b sees it
+    assert next(members).data == b"a\n"
+    second = next(members)
+    assert second.skip_reason == "read_error" and "declared 2 bytes but read 3" in second.error
+
+
+def test_split_entries_bounds_the_bytes_each_run_reads():
+    entries = [Entry(f"f{i}", 6000, None) for i in range(10)] + [Entry("link", 0, "symlink")]
+    runs = split_entries(entries, 16_000)
+    assert [len(run) for run in runs] == [2, 2, 2, 2, 3]  # 2 x (6000 + 1024) each; a skipped entry costs 1024
+    assert split_entries([], 16_000) == []
+    assert [len(run) for run in split_entries([Entry("huge", 10**9, None)] * 2, 16_000)] == [1, 1]

@@ -10,27 +10,34 @@ import fastavro
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
+from beam_zml.core.notes import COUNTS, ERRORS, RECORDS, SHARD
 from beam_zml.sinks.manifest import remove_temporary_files
-from beam_zml.sinks.write_shards import WriteErrors, WriteFiles, shard_index
+from beam_zml.sinks.write_shards import (
+    WriteRows,
+    errors_sink,
+    records_sink,
+    shard_count,
+    shard_index,
+)
 from beam_zml.storage import write_atomically
 
 
-def file_row(i: int) -> dict:
-    return {
-        "record_id": i % 7, "path": f"f{i}.py", "size": i, "extension": "py", "language": "Python", "swhid": None,
-        "is_binary": False, "n_lines": 1, "n_segments": 1, "status": "imaged", "reason": None,
-    }
+def record_row(i: int) -> dict:
+    return {"record_id": i, "status": "ok", "title": f"record {i}", "tree": [], "keywords": [], "creators": [],
+            "communities": [], "related_identifiers": [], "skipped": {}}  # fmt: skip
 
 
 def read_json_shards(directory: Path) -> dict[str, list[dict]]:
     return {p.name: [json.loads(line) for line in p.read_text().splitlines()] for p in sorted(directory.iterdir())}
 
 
-def test_shard_count_follows_the_data_and_every_row_lands_once(tmp_path):
+def test_every_row_lands_once_in_the_shard_its_key_names(tmp_path):
     rows = [{"stage": "s", "record_id": i, "message": "m"} for i in range(1000)]
     with TestPipeline() as pipeline:
-        paths = pipeline | beam.Create(rows) | WriteErrors(str(tmp_path), rows_per_shard=100)
-        assert_that(paths, equal_to([str(tmp_path / "errors" / f"errors-{i:05d}-of-00010.jsonl") for i in range(10)]))
+        notes = [(ERRORS, row) for row in rows] + [(COUNTS, {"errors": 1000}), (SHARD, "images/x")]
+        out = pipeline | beam.Create(notes) | WriteRows(str(tmp_path), (errors_sink(shard_count(len(rows), 100)),))
+        shards = [(SHARD, f"errors/errors-{i:05d}-of-00010.jsonl") for i in range(10)]  # relative to the output
+        assert_that(out, equal_to(shards + notes[-2:]))  # the other notes pass through
     shards = read_json_shards(tmp_path / "errors")
     written = [row for shard in shards.values() for row in shard]
     assert sorted(r["record_id"] for r in written) == list(range(1000))
@@ -42,27 +49,29 @@ def test_shard_count_follows_the_data_and_every_row_lands_once(tmp_path):
 def test_a_rerun_writes_the_same_shards(tmp_path):
     def build():
         with TestPipeline() as pipeline:
-            _ = pipeline | beam.Create([file_row(i) for i in range(50)]) | WriteFiles(str(tmp_path), rows_per_shard=20)
+            rows = [(RECORDS, record_row(i)) for i in range(50)]
+            _ = pipeline | beam.Create(rows) | WriteRows(str(tmp_path), (records_sink(shard_count(50, 20)), errors_sink()))
         contents = {}
-        for path in sorted((tmp_path / "files").iterdir()):
+        for path in sorted((tmp_path / "records").iterdir()):
             with open(path, "rb") as handle:
                 contents[path.name] = sorted(json.dumps(r, sort_keys=True) for r in fastavro.reader(handle))
         return contents
 
     first = build()
-    assert list(first) == [f"files-{i:05d}-of-00003.avro" for i in range(3)]
+    assert list(first) == [f"records-{i:05d}-of-00003.avro" for i in range(3)]
+    assert [p.name for p in (tmp_path / "errors").iterdir()] == ["errors-00000-of-00001.jsonl"]  # empty, but there
     assert build() == first
     assert sum(len(rows) for rows in first.values()) == 50
 
 
 def test_empty_input_still_writes_one_valid_empty_shard(tmp_path):
     with TestPipeline() as pipeline:
-        _ = pipeline | beam.Create([]) | WriteFiles(str(tmp_path))
-    (shard,) = (tmp_path / "files").iterdir()
-    assert shard.name == "files-00000-of-00001.avro"
+        _ = pipeline | beam.Create([]) | WriteRows(str(tmp_path), (records_sink(),))
+    (shard,) = (tmp_path / "records").iterdir()
+    assert shard.name == "records-00000-of-00001.avro"
     with open(shard, "rb") as handle:
         reader = fastavro.reader(handle)
-        assert list(reader) == [] and reader.writer_schema["name"] == "beam_zml.File"
+        assert list(reader) == [] and reader.writer_schema["name"] == "beam_zml.Record"
 
 
 def test_atomic_write_replaces_and_leftovers_are_removed(tmp_path):

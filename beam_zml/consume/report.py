@@ -430,8 +430,9 @@ def _duplicates_section(statistics: dict) -> str:
     fractions = "/".join(f"{fraction:g}" for fraction in LEAKAGE_SPLITS["fractions"])
     return (
         f"<p>{found['contents']:,} distinct contents (SWHIDs) among {found['files']:,} imaged files. A copy is a file whose "
-        "content an earlier file already has (lowest record id, then path, is canonical): the files/ rows mark it with "
-        "n_copies and is_canonical, and <code>tfdata.load(dedup=True)</code> reads each content once.</p>"
+        "content an earlier file already has (lowest record id, then path, is canonical; "
+        "<code>beam_zml.core.duplicates.annotate_all</code> gives each files/ row n_copies and is_canonical), and "
+        "<code>tfdata.load(dedup=True)</code> reads each content once.</p>"
         + rates
         + f"<h3>Most copied contents (the first {TOP_DUPLICATES})</h3>"
         + top

@@ -61,21 +61,23 @@ def iter_examples(output: str, record_id: int | None = None) -> Iterator[dict]:
     dtype = np.dtype(manifest["image"]["dtype"]).newbyteorder("<")
     shape = tuple(manifest["image"]["shape"])
     kinds = {name: spec["dtype"] for name, spec in manifest["features"].items()}
-    example_class = example_proto.example_class()
+    defaults = {name: spec.get("default_value") for name, spec in manifest["features"].items()}
     for path in shard_paths(output, "images"):
         with storage.open_read(path) as raw, igzip.GzipFile(fileobj=raw) as stream:
             for payload in tfrecord_payloads(stream):
-                feature = example_class.FromString(payload).features.feature
-                if record_id is not None and feature["record_id"].int64_list.value[0] != record_id:
+                feature = example_proto.parse_example(payload)
+                if record_id is not None and feature["record_id"] != record_id:
                     continue
                 values = {}
                 for name, kind in kinds.items():
-                    if kind == "int64":
-                        values[name] = int(feature[name].int64_list.value[0])
+                    if name not in feature:  # written before the feature existed
+                        values[name] = defaults[name]
+                    elif kind == "int64":
+                        values[name] = feature[name]
                     elif name == "image":
-                        values[name] = np.frombuffer(feature[name].bytes_list.value[0], dtype=dtype).reshape(shape)
+                        values[name] = np.frombuffer(feature[name], dtype=dtype).reshape(shape)
                     else:
-                        values[name] = feature[name].bytes_list.value[0].decode("utf-8")
+                        values[name] = feature[name].decode("utf-8")
                 yield values
 
 

@@ -6,9 +6,12 @@ SWHIDs are equal, whatever their paths. Only imaged files count: a copy is an im
 source that a model would see twice.
 
 The canonical copy of a content is its first occurrence by a stable rule: the lowest
-record id, then the lowest path (Unicode code point order). The build marks it in
-files/ (`is_canonical`); a loader that knows the splits ranks copies by split first
-(`kept_copies`), so that content seen in training is never kept in a test split.
+record id, then the lowest path (Unicode code point order). `annotate_all` gives every
+files/ row its copy facts, from the files/ rows alone (small rows, never image bytes);
+a loader that knows the splits ranks copies by split first (`kept_copies`), so that
+content seen in training is never kept in a test split. The facts are computed when a
+dataset is read, not stored in files/: its shards are written where the images are made,
+before any view of the whole dataset exists (docs/design.md).
 """
 
 from __future__ import annotations
@@ -56,6 +59,23 @@ def annotate_copies(rows: Iterable[dict]) -> list[dict]:
     facts = copy_facts((row["record_id"], row["path"]) for row in rows if is_copy_candidate(row))
     empty = {"n_copies": None, "n_records_sharing": None, "is_canonical": None}
     return [{**row, **facts.get((row["record_id"], row["path"]), empty)} for row in rows]
+
+
+def annotate_all(rows: Iterable[dict]) -> list[dict]:
+    """Every files/ row of a dataset with n_copies, n_records_sharing and is_canonical (see `annotate_copies`),
+    in the order given."""
+    rows = list(rows)
+    by_content = collections.defaultdict(list)
+    for index, row in enumerate(rows):
+        by_content[row.get("swhid")].append(index)
+    annotated: list[dict] = [{}] * len(rows)
+    for swhid, indices in by_content.items():
+        group = annotate_copies(rows[i] for i in indices) if swhid else [
+            {**rows[i], "n_copies": None, "n_records_sharing": None, "is_canonical": None} for i in indices
+        ]
+        for i, row in zip(indices, group):
+            annotated[i] = row
+    return annotated
 
 
 def kept_copies(rows: Iterable[dict], rank: Callable[[int], int] | None = None) -> set[Copy]:

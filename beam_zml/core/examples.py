@@ -61,30 +61,43 @@ def encode_file_images(
 ) -> bytes:
     """All images of one file as one gzip member of TFRecord-framed tf.train.Examples.
 
+    `images` is (n, height, width) of any integer dtype, written little-endian; `n_lines` (n,) ints.
     `flags` maps each of fileinfo.FLAGS to True, False or None (unknown), written as 1, 0 or -1.
+    The features the images share are encoded once (beam_zml.core.example_proto); each image adds
+    its pixels, its segment and its n_lines.
     """
-    example_class = example_proto.example_class()
-    pixels = images.astype(images.dtype.newbyteorder("<"), copy=False)
-    path_bytes, extension_bytes = path.encode("utf-8"), extension.encode("utf-8")
-    language_bytes, swhid_bytes = language.encode("utf-8"), swhid.encode("ascii")
-    flag_values = [(name, -1 if flags[name] is None else int(flags[name])) for name in FLAGS]
+    pixels = np.ascontiguousarray(images, dtype=images.dtype.newbyteorder("<"))
+    n_images = len(pixels)
+    image_size = pixels[0].nbytes if n_images else 0
+    image_feature = example_proto.bytes_feature_header(image_size)
+    # The entries in key order (as protobuf's deterministic serialization sorts a map): extension, image,
+    # is_documentation, is_generated, is_test, is_vendored, language, n_lines, n_segments, path, record_id, segment, swhid.
+    head = b"".join((
+        example_proto.entry("extension", example_proto.bytes_feature_value(extension.encode("utf-8"))),
+        example_proto.entry_header("image", len(image_feature) + image_size),
+        image_feature,
+    ))
+    flag_entries = b"".join(
+        example_proto.int64_entry(name, -1 if flags[name] is None else int(flags[name])) for name in sorted(FLAGS)
+    )
+    language_entry = flag_entries + example_proto.entry("language", example_proto.bytes_feature_value(language.encode("utf-8")))
+    middle = b"".join((
+        example_proto.int64_entry("n_segments", n_images),
+        example_proto.entry("path", example_proto.bytes_feature_value(path.encode("utf-8"))),
+        example_proto.int64_entry("record_id", record_id),
+    ))
+    tail = example_proto.entry("swhid", example_proto.bytes_feature_value(swhid.encode("ascii")))
+    shared = len(head) + image_size + len(language_entry) + len(middle) + len(tail)
+    flat = memoryview(pixels).cast("B")
     framed = []
-    for segment, (image, lines) in enumerate(zip(pixels, n_lines)):
-        example = example_class()
-        feature = example.features.feature
-        feature["image"].bytes_list.value.append(image.tobytes())
-        feature["record_id"].int64_list.value.append(record_id)
-        feature["path"].bytes_list.value.append(path_bytes)
-        feature["segment"].int64_list.value.append(segment)
-        feature["n_segments"].int64_list.value.append(len(pixels))
-        feature["n_lines"].int64_list.value.append(int(lines))
-        feature["extension"].bytes_list.value.append(extension_bytes)
-        feature["language"].bytes_list.value.append(language_bytes)
-        feature["swhid"].bytes_list.value.append(swhid_bytes)
-        for name, value in flag_values:
-            feature[name].int64_list.value.append(value)
-        framed.append(tfrecord_frame(example.SerializeToString()))
-    return igzip.compress(b"".join(framed), GZIP_LEVEL)
+    for segment, lines in enumerate(n_lines.tolist()):
+        lines_entry = example_proto.int64_entry("n_lines", lines)
+        segment_entry = example_proto.int64_entry("segment", segment)
+        image = flat[segment * image_size : (segment + 1) * image_size]
+        pieces = (head, image, language_entry, lines_entry, middle, segment_entry, tail)
+        data = b"".join(example_proto.example(pieces, shared + len(lines_entry) + len(segment_entry)))
+        framed.append(tfrecord_frame(data))
+    return igzip.compress(b"".join(framed), GZIP_LEVEL, mtime=0)  # mtime 0: the same bytes on every run
 
 
 def tfrecord_frame(data: bytes) -> bytes:
@@ -95,7 +108,7 @@ def tfrecord_frame(data: bytes) -> bytes:
 
 def empty_gzip() -> bytes:
     """A valid gzip stream holding nothing: the content of an empty images shard."""
-    return igzip.compress(b"", GZIP_LEVEL)
+    return igzip.compress(b"", GZIP_LEVEL, mtime=0)
 
 
 def _masked_crc(data: bytes) -> bytes:

@@ -3,40 +3,52 @@
 from __future__ import annotations
 
 import collections
+import dataclasses
 import json
 
 import apache_beam as beam
 
 import beam_zml
 from beam_zml import MANIFEST, SINK_DIRS, storage
-from beam_zml.core.counts import file_counts, record_counts, shape_counts
+from beam_zml.core.counts import shape_counts
 from beam_zml.core.examples import feature_spec
+from beam_zml.core.notes import COUNTS
 from beam_zml.schemas import SCHEMA_VERSIONS
 
 
-class SumCounts(beam.CombineFn):
-    """Adds up flat {name: count} dicts."""
+class Summarise(beam.CombineFn):
+    """(COUNTS, {name: count}) and (SHARD, path relative to the output) notes -> ({name: total}, sorted shard paths).
+
+    Counts and shard paths meet in one combine (one shuffle, no side input), and its output
+    exists only once every shard path is in, that is once every shard has been written.
+    """
 
     def create_accumulator(self):
-        return collections.Counter()
+        return collections.Counter(), []
 
-    def add_input(self, accumulator, counts):
-        accumulator.update(counts)
+    def add_input(self, accumulator, element):
+        kind, value = element
+        if kind == COUNTS:
+            accumulator[0].update(value)
+        else:
+            accumulator[1].append(value)
         return accumulator
 
     def merge_accumulators(self, accumulators):
-        total = collections.Counter()
-        for accumulator in accumulators:
-            total.update(accumulator)
-        return total
+        counts, shards = collections.Counter(), []
+        for more_counts, more_shards in accumulators:
+            counts.update(more_counts)
+            shards.extend(more_shards)
+        return counts, shards
 
     def extract_output(self, accumulator):
-        return dict(accumulator)
+        return dict(accumulator[0]), sorted(accumulator[1])
 
 
-def manifest(*, options: dict, counts: dict, shards: list[str], run: dict, output: str, previous: dict | None) -> dict:
-    """The content of dataset.json; a resumed dataset's `previous` manifest is merged in."""
-    relative = sorted(path[len(output) :].lstrip("/") for path in shards)
+def manifest(*, options: dict, counts: dict, shards: list[str], run: dict, previous: dict | None) -> dict:
+    """The content of dataset.json; `shards` are relative to the output (images/..., files/...); a resumed
+    dataset's `previous` manifest is merged in."""
+    relative = sorted(shards)
     new_shards = {kind: [path for path in relative if path.split("/", 1)[0] == kind] for kind in SINK_DIRS}
     if previous is not None:
         counts = add_counts(previous["counts"], counts)
@@ -91,43 +103,34 @@ class _WriteManifestFn(beam.DoFn):
         self._run = run
         self._previous = previous
 
-    def process(self, flat_counts: dict, shards: list[str]):
+    def process(self, summary: tuple[dict, list[str]]):
+        flat_counts, shards = summary
         remove_temporary_files(self._output)
         content = manifest(
             options=self._options,
             counts=shape_counts(flat_counts),
             shards=shards,
             run=self._run,
-            output=self._output,
             previous=self._previous,
         )
         yield write_manifest(self._output, content)
 
 
+@dataclasses.dataclass
 class WriteManifest(beam.PTransform):
-    """{"files", "records", "errors"} rows -> their counts -> dataset.json, once every path in `shards` exists.
+    """(COUNTS, counts) and (SHARD, path) notes -> dataset.json, once every shard named is written.
 
     `run` describes this run (runner, sources, run tag); `previous` is the manifest of a resumed dataset.
     """
 
-    def __init__(self, output: str, options: dict, run: dict, *, shards, previous: dict | None = None):
-        super().__init__()
-        self._output = output
-        self._options = options
-        self._run = run
-        self._shards = shards
-        self._previous = previous
+    output: str
+    options: dict
+    run: dict
+    previous: dict | None = None
 
-    def expand(self, rows):
-        counts = (
-            (
-                rows["files"] | "CountFiles" >> beam.Map(file_counts),
-                rows["records"] | "CountRecords" >> beam.Map(record_counts),
-                rows["errors"] | "CountErrors" >> beam.Map(lambda _: {"errors": 1}),
-            )
-            | "AllCounts" >> beam.Flatten()
-            | "SumCounts" >> beam.CombineGlobally(SumCounts())
-        )
-        return counts | "WriteDatasetJson" >> beam.ParDo(
-            _WriteManifestFn(self._output, self._options, self._run, self._previous), shards=beam.pvalue.AsList(self._shards)
+    def expand(self, notes):
+        return (
+            notes
+            | "Summarise" >> beam.CombineGlobally(Summarise())
+            | "WriteDatasetJson" >> beam.ParDo(_WriteManifestFn(self.output, self.options, self.run, self.previous))
         )

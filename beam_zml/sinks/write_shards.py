@@ -1,25 +1,35 @@
 """Sinks that are correct on every runner: deterministic shards, whole-shard writes, rename when complete.
 
 Runners may run a bundle twice (Flink, Spark and Dask all do on retry), and Beam's own
-file sinks were seen to drop or duplicate output under some of them. So each shard is
-a key of one GroupByKey: the shard index is a stable hash of the element's key, the
-shard count follows from the data, every shard index exists even if empty, and each
-shard is written whole to a hidden temporary name and renamed to its final name. A
-retry writes the same multiset of elements to the same name.
+file sinks were seen to drop or duplicate output under some of them. Two kinds of shard:
+
+- images/ and files/ (the heavy bytes): one shard of each per work item (`ItemShards`),
+  written where the item is imaged, so no image crosses a shuffle. The name comes from the
+  item (record id, index, count of the record's items) and the item's content is fixed by
+  its listing, so a retry writes the same bytes to the same name.
+- records/ and errors/ (small rows, `WriteRows`): each shard is a key of one
+  GroupByKey; the shard index is a stable hash of the element's key, the shard count is
+  fixed when the graph is built (from the number of records expected: no global count and
+  no side input), and every shard index exists even if empty.
+
+Every shard is written whole to a hidden temporary name and renamed to its final name.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import IO
 
 import apache_beam as beam
 import fastavro
 
-from beam_zml.core.examples import empty_gzip
+from beam_zml.core.notes import ERRORS, RECORDS, SHARD
 from beam_zml.schemas import load_schema
 from beam_zml.storage import join, write_atomically
+from beam_zml.transforms.counters import CountShuffledBytes
 
 
 def shard_index(key: str, n_shards: int) -> int:
@@ -32,75 +42,14 @@ def shard_prefix(name: str, run_tag: str) -> str:
     return f"{name}-{run_tag}" if run_tag else name
 
 
-def shard_name(directory: str, prefix: str, index: int, n_shards: int, suffix: str) -> str:
-    return join(directory, f"{prefix}-{index:05d}-of-{n_shards:05d}{suffix}")
+def shard_name(folder: str, prefix: str, index: int, n_shards: int, suffix: str) -> str:
+    """`folder`/PREFIX-SSSSS-of-NNNNN`suffix`, relative to the output: what dataset.json lists."""
+    return f"{folder}/{prefix}-{index:05d}-of-{n_shards:05d}{suffix}"
 
 
-class _WriteShards(beam.PTransform):
-    """(key, weight, payload) -> one final shard path per shard, each written by `write_payloads`."""
-
-    def __init__(self, directory: str, prefix: str, suffix: str, per_shard: int, write_payloads: Callable):
-        super().__init__()
-        self._directory = directory
-        self._prefix = prefix
-        self._suffix = suffix
-        self._per_shard = per_shard
-        self._write_payloads = write_payloads
-
-    def expand(self, elements):
-        per_shard = self._per_shard
-        n_shards = (
-            elements
-            | "Weigh" >> beam.Map(lambda element: element[1])
-            | "Total" >> beam.CombineGlobally(sum)
-            | "CountShards" >> beam.Map(lambda total: max(1, -(-total // per_shard)))
-        )
-        n = beam.pvalue.AsSingleton(n_shards)
-        keyed = elements | "AssignShard" >> beam.Map(
-            lambda element, n: (shard_index(element[0], n), (True, element[2])), n=n
-        )
-        every_shard = n_shards | "EveryShard" >> beam.FlatMap(lambda count: [(i, (False, None)) for i in range(count)])
-        return (
-            (keyed, every_shard)
-            | "Merge" >> beam.Flatten()
-            | "GroupByShard" >> beam.GroupByKey()
-            | "WriteShard" >> beam.Map(self._write_shard, n=n)
-        )
-
-    def _write_shard(self, element, n: int) -> str:
-        index, tagged = element
-        final = shard_name(self._directory, self._prefix, index, n, self._suffix)
-        payloads = (payload for present, payload in tagged if present)
-        write_atomically(final, lambda handle: self._write_payloads(handle, payloads))
-        return final
-
-
-def _write_images(handle, blobs: Iterable[bytes]) -> None:
-    wrote = False
-    for blob in blobs:
-        handle.write(blob)
-        wrote = True
-    if not wrote:
-        handle.write(empty_gzip())  # still a valid (empty) gzip file
-
-
-class WriteImages(beam.PTransform):
-    """(key, gzip member of Examples, n_images) -> OUT/images/images-SSSSS-of-NNNNN.tfrecord.gz."""
-
-    def __init__(self, output: str, run_tag: str = "", images_per_shard: int = 50_000):
-        super().__init__()
-        self._output = output
-        self._prefix = shard_prefix("images", run_tag)
-        self._per_shard = images_per_shard
-
-    def expand(self, images):
-        return (
-            images
-            | "Weigh" >> beam.Map(lambda image: (image[0], image[2], image[1]))
-            | "Write" >> _WriteShards(
-                join(self._output, "images"), self._prefix, ".tfrecord.gz", self._per_shard, _write_images
-            )
-        )
+def shard_count(expected_rows: int, rows_per_shard: int) -> int:
+    """How many shards `expected_rows` rows need at `rows_per_shard` a shard (at least 1)."""
+    return max(1, -(-expected_rows // rows_per_shard))
 
 
 class _AvroWriter:
@@ -109,37 +58,9 @@ class _AvroWriter:
     def __init__(self, schema_name: str):
         self._schema_name = schema_name
 
-    def __call__(self, handle, rows: Iterable[dict]) -> None:
-        fastavro.writer(handle, load_schema(self._schema_name), rows, codec="deflate")
-
-
-class WriteAvro(beam.PTransform):
-    """Rows -> OUT/<name>/<name>-SSSSS-of-NNNNN.avro with the packaged schema `schema_name`."""
-
-    def __init__(
-        self, output: str, name: str, schema_name: str, key: Callable[[dict], str], rows_per_shard: int, run_tag: str = ""
-    ):
-        super().__init__()
-        self._output = output
-        self._name = name
-        self._prefix = shard_prefix(name, run_tag)
-        self._schema_name = schema_name
-        self._key = key
-        self._per_shard = rows_per_shard
-
-    def expand(self, rows):
-        key = self._key
-        return (
-            rows
-            | "Key" >> beam.Map(lambda row: (key(row), 1, row))
-            | "Write" >> _WriteShards(
-                join(self._output, self._name),
-                self._prefix,
-                ".avro",
-                self._per_shard,
-                _AvroWriter(self._schema_name),
-            )
-        )
+    def __call__(self, handle, rows: Iterable[dict], sync_marker: bytes | None = None) -> None:
+        """Write `rows`; a given 16-byte `sync_marker` (else a random one) makes the file's bytes repeatable."""
+        fastavro.writer(handle, load_schema(self._schema_name), rows, codec="deflate", sync_marker=sync_marker)
 
 
 def _write_json_lines(handle, rows: Iterable[dict]) -> None:
@@ -147,50 +68,113 @@ def _write_json_lines(handle, rows: Iterable[dict]) -> None:
         handle.write(json.dumps(row, sort_keys=True).encode("utf-8") + b"\n")
 
 
-class WriteJsonLines(beam.PTransform):
-    """Rows -> OUT/<name>/<name>-SSSSS-of-NNNNN.jsonl, one JSON object a line."""
-
-    def __init__(self, output: str, name: str, rows_per_shard: int = 1_000_000, run_tag: str = ""):
-        super().__init__()
-        self._output = output
-        self._name = name
-        self._prefix = shard_prefix(name, run_tag)
-        self._per_shard = rows_per_shard
-
-    def expand(self, rows):
-        return (
-            rows
-            | "Key" >> beam.Map(lambda row: (json.dumps(row, sort_keys=True), 1, row))
-            | "Write" >> _WriteShards(
-                join(self._output, self._name), self._prefix, ".jsonl", self._per_shard, _write_json_lines
-            )
-        )
-
-
 def _record_key(row: dict) -> str:
     return str(row["record_id"])
 
 
-def _file_key(row: dict) -> str:
-    return f"{row['record_id']}/{row['path']}"
+def _json_key(row: dict) -> str:
+    return json.dumps(row, sort_keys=True)
 
 
-class WriteRecords(WriteAvro):
-    """records/ rows -> OUT/records/records-SSSSS-of-NNNNN.avro."""
+@dataclass(frozen=True)
+class RowSink:
+    """One folder of row shards: OUT/<name>/<name>[-RUN]-SSSSS-of-NNNNN<suffix>, `n_shards` of them.
 
-    def __init__(self, output: str, run_tag: str = "", rows_per_shard: int = 10_000):
-        super().__init__(output, "records", "record", _record_key, rows_per_shard, run_tag)
+    Elements (name, row) go to shard shard_index(key(row), n_shards); `write(handle, rows)` writes a shard.
+    """
+
+    name: str
+    suffix: str
+    key: Callable[[dict], str]
+    write: Callable
+    n_shards: int = 1
 
 
-class WriteFiles(WriteAvro):
-    """files/ rows -> OUT/files/files-SSSSS-of-NNNNN.avro."""
-
-    def __init__(self, output: str, run_tag: str = "", rows_per_shard: int = 1_000_000):
-        super().__init__(output, "files", "file", _file_key, rows_per_shard, run_tag)
+RECORDS_PER_SHARD = 10_000
 
 
-class WriteErrors(WriteJsonLines):
-    """error rows -> OUT/errors/errors-SSSSS-of-NNNNN.jsonl."""
+def records_sink(n_shards: int = 1) -> RowSink:
+    """records/ rows as Avro; `n_shards`: shard_count(records expected, RECORDS_PER_SHARD)."""
+    return RowSink(RECORDS, ".avro", _record_key, _AvroWriter("record"), n_shards)
 
-    def __init__(self, output: str, run_tag: str = "", rows_per_shard: int = 1_000_000):
-        super().__init__(output, "errors", rows_per_shard, run_tag)
+
+def errors_sink(n_shards: int = 1) -> RowSink:
+    """error rows as JSON lines, one shard unless told: errors are few."""
+    return RowSink(ERRORS, ".jsonl", _json_key, _write_json_lines, n_shards)
+
+
+_PASS = "pass"  # the group of the elements that are not rows of a sink
+
+
+@dataclass
+class WriteRows(beam.PTransform):
+    """(kind, value) -> the same stream with each sink's rows replaced by (SHARD, path) of the shards written.
+
+    Elements of a kind named by a sink are that sink's rows; others pass through (in one group).
+    One GroupByKey for every sink and no side input: the shard counts are fixed when the graph is
+    built, and every index gets a shard, empty or not.
+    """
+
+    output: str
+    sinks: tuple[RowSink, ...]
+    run_tag: str = ""
+
+    def expand(self, elements):
+        sinks = {sink.name: sink for sink in self.sinks}
+        every_shard = [((sink.name, index), (False, None)) for sink in self.sinks for index in range(sink.n_shards)]
+        return (
+            (
+                elements | "AssignShard" >> beam.Map(_assign_shard, sinks),
+                elements.pipeline | "EveryShard" >> beam.Create(every_shard),
+            )
+            | "Merge" >> beam.Flatten()
+            | CountShuffledBytes("GroupByShard")
+            | "GroupByShard" >> beam.GroupByKey()
+            | "WriteShard" >> beam.FlatMap(self._write_shard, sinks)
+        )
+
+    def _write_shard(self, element, sinks: dict):
+        (name, index), tagged = element
+        values = (value for present, value in tagged if present)
+        if name == _PASS:
+            yield from values
+            return
+        sink = sinks[name]
+        shard = shard_name(name, shard_prefix(name, self.run_tag), index, sink.n_shards, sink.suffix)
+        write_atomically(join(self.output, shard), lambda handle: sink.write(handle, values))
+        yield SHARD, shard
+
+
+def _assign_shard(element, sinks: dict):
+    kind, value = element
+    sink = sinks.get(kind)
+    if sink is None:
+        return (_PASS, 0), (True, element)
+    return (kind, shard_index(sink.key(value), sink.n_shards)), (True, value)
+
+
+@dataclass(frozen=True)
+class ItemShards:
+    """Where a work item's images and files/ rows go: OUT/images/images[-RUN]-RECORD-IIIII-of-NNNNN.tfrecord.gz
+    and OUT/files/files[-RUN]-RECORD-IIIII-of-NNNNN.avro, NNNNN being the number of the record's work items.
+    """
+
+    output: str
+    run_tag: str = ""
+
+    def path(self, kind: str, suffix: str, record_id: int, index: int, count: int) -> str:
+        """Work item `index` (of `count`) of `record_id`'s shard of `kind` ("images" or "files"), relative to the output."""
+        return f"{kind}/{shard_prefix(kind, self.run_tag)}-{record_id}-{index:05d}-of-{count:05d}{suffix}"
+
+    def write_images(self, record_id: int, index: int, count: int, write: Callable[[IO[bytes]], object]) -> str:
+        """Write the item's images shard through `write(handle)` (gzip members, concatenated); its relative path."""
+        shard = self.path("images", ".tfrecord.gz", record_id, index, count)
+        write_atomically(join(self.output, shard), write)
+        return shard
+
+    def write_files(self, record_id: int, index: int, count: int, rows: list[dict]) -> str:
+        """Write the item's files/ rows, byte for byte the same on a retry (the sync marker comes from the name)."""
+        shard = self.path("files", ".avro", record_id, index, count)
+        marker = hashlib.md5(shard.encode("utf-8")).digest()
+        write_atomically(join(self.output, shard), lambda handle: _AvroWriter("file")(handle, rows, marker))
+        return shard

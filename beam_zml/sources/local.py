@@ -14,7 +14,7 @@ import sysconfig
 from typing import Callable, Iterable
 
 from beam_zml.core.records import RecordSource, Selection
-from beam_zml.sources.repository import Limits, Member, read_repository
+from beam_zml.sources.repository import Limits, Listing, list_repository
 
 # The names `zml build --local` and the reader take as archives; the reader tells the format from the content.
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
@@ -100,12 +100,12 @@ def stdlib_sources(stdlib: str | None = None) -> list[RecordSource]:
     return local_each_sources([stdlib or python_stdlib()], STDLIB_EXCLUDE, keep)
 
 
-def read_selected(
+def list_selected(
     location: str, limits: Limits, selection: Selection | None, warn: Callable[[str, str], None] | None = None
-) -> list[Member]:
-    """The members of a record's code at `location`, less the entries its Selection leaves out (`warn`: read_repository's)."""
+) -> Listing:
+    """The listing of a record's code at `location`, less the entries its Selection leaves out (`warn`: list_repository's)."""
     if selection is None:
-        return read_repository(location, limits, warn)
-    if selection.only is not None:  # a one-file repository: its folder, read for that one entry
-        return read_repository(os.path.dirname(location), limits, warn, exclude=selection.excludes)
-    return read_repository(location, limits, warn, exclude=selection.excludes if selection.exclude else None)
+        return list_repository(location, limits, warn)
+    if selection.only is not None:  # a one-file repository: its folder, listed for that one entry
+        return list_repository(os.path.dirname(location), limits, warn, exclude=selection.excludes)
+    return list_repository(location, limits, warn, exclude=selection.excludes if selection.exclude else None)

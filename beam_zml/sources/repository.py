@@ -12,6 +12,11 @@ separators of DOS/Windows zips become `/` before the safety check, two entries t
 end at one path are both Members (the last is read as extraction would keep it, the
 others are `duplicate_path`), and macOS metadata is `os_metadata`. Only a repository
 that cannot be read at all is a RepositoryError.
+
+Reading is in two steps, so that memory stays bounded whatever the repository's size and
+one repository can be read by several workers: `list_repository` lists every entry
+(names, declared sizes, kinds; no file content is kept), and `read_entries` reads any
+subset of the listed entries, one member at a time, lazily. `read_repository` is both.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ import tarfile
 import zipfile
 import zlib
 from dataclasses import dataclass, replace
-from typing import BinaryIO, Callable
+from typing import BinaryIO, Callable, Iterator
 
 from beam_zml import storage
 from beam_zml.core.names import escape_bytes, printable
@@ -89,47 +94,138 @@ class RepositoryError(Exception):
     """The whole repository cannot be read: corrupt/truncated/unknown archive, missing path, a record limit exceeded."""
 
 
+@dataclass(frozen=True)
+class Entry:
+    """One listed entry, not read yet: the path it will have, and where its bytes are.
+
+    `skip_reason` None means a regular file that `read_entries` reads; otherwise the entry becomes a
+    Member with that reason as is. `name` is its name in the directory or archive (before the top
+    folder was removed), `ordinal` its position among the archive's entries (-1 in a directory).
+    """
+
+    path: str
+    size: int  # declared: stat size, or the archive header's
+    skip_reason: str | None
+    error: str | None = None
+    name: str = ""
+    ordinal: int = -1
+
+
+@dataclass(frozen=True)
+class Listing:
+    """Every entry of one repository, sorted by path, and how to read them again."""
+
+    location: str
+    kind: str  # "dir", "zip" or "tar" (a tar possibly compressed)
+    entries: list[Entry]
+
+
 def read_repository(
     location: str,
     limits: Limits = Limits(),
     warn: Callable[[str, str], None] | None = None,
     exclude: Callable[[str], bool] | None = None,
 ) -> list[Member]:
-    """The Members of the directory or archive at `location`, sorted by path (duplicates in archive order).
+    """The Members of the directory or archive at `location`, read, sorted by path (duplicates in archive order).
 
-    Archive paths lose the archive's single top folder (GitHub's OWNER-REPO-sha/);
-    directory paths are relative to the directory. `warn(error_type, message)` hears of
-    what went wrong with the whole repository without spoiling its members (bytes after
-    the end of a gzip stream). An entry whose path `exclude` accepts is not an input at
-    all: a folder is not entered, a file gets no Member. Raises RepositoryError when the
-    repository cannot be read at all.
+    `list_repository` and `read_entries` in one: holds every kept file in memory, so for large
+    repositories use those two. Raises RepositoryError when the repository cannot be read at all.
+    """
+    listing = list_repository(location, limits, warn, exclude)
+    return sorted(read_entries(listing, listing.entries, limits), key=lambda member: member.path)
+
+
+def list_repository(
+    location: str,
+    limits: Limits = Limits(),
+    warn: Callable[[str, str], None] | None = None,
+    exclude: Callable[[str], bool] | None = None,
+) -> Listing:
+    """Every entry of the directory or archive at `location`, without keeping any file's content.
+
+    Archive paths lose the archive's single top folder (GitHub's OWNER-REPO-sha/); directory
+    paths are relative to the directory. `warn(error_type, message)` hears of what went wrong
+    with the whole repository without spoiling its entries (bytes after the end of a gzip
+    stream). An entry whose path `exclude` accepts is not an input at all: a folder is not
+    entered, a file is not listed. The record limits are enforced here: entries
+    (`max_members`) and declared bytes (`max_record_bytes`; a tar is decompressed to its end,
+    which also proves it whole). Raises RepositoryError if the repository cannot be listed.
     """
     if os.path.isdir(location):
         collector = _Collector(limits)
         _walk_directory(location, collector, exclude)
-        return collector.members_sorted(strip_top=False)
+        return Listing(location, "dir", collector.entries_sorted(strip_top=False))
     if not storage.exists(location):
         raise RepositoryError(f"no such file or directory: {printable(location)}")
     collector = _Collector(limits)
+    shown = printable(location)
     try:
         with storage.open_read(location) as f:
-            _read_archive(f, printable(location), collector, warn or _ignore)
+            kind, stream, problem = _open_archive(f)
+            if kind == "zip":
+                _list_zip(f, shown, collector)
+            else:
+                _list_tar(stream, shown, collector, warn or _ignore, compressed=stream is not f, problem=problem)
     except OSError as error:  # Beam's BeamIOError is one too
-        raise RepositoryError(f"cannot read {printable(location)}: {type(error).__name__}: {error}") from error
-    members = collector.members_sorted(strip_top=True)
-    return [m for m in members if not exclude(m.path)] if exclude is not None else members
+        raise RepositoryError(f"cannot read {shown}: {type(error).__name__}: {error}") from error
+    entries = collector.entries_sorted(strip_top=True)
+    return Listing(location, kind, [e for e in entries if not exclude(e.path)] if exclude is not None else entries)
 
 
 def _ignore(error_type: str, message: str) -> None:
     """The default `warn`: nobody is listening."""
 
 
-@dataclass(frozen=True)
-class _Entry:
-    """One entry as met: its Member, and whether its path is a safe one (else it is shown as it was)."""
+def read_entries(listing: Listing, entries: list[Entry], limits: Limits = Limits()) -> Iterator[Member]:
+    """The Members of `entries` (some of `listing.entries`), read one at a time, lazily.
 
-    member: Member
-    safe: bool
+    Directory and zip entries come in the order given; tar entries in the archive's order
+    (a tar is read as a stream). A file that cannot be read is a Member with reason
+    read_error; RepositoryError if the archive itself can no longer be opened.
+    """
+    to_read = []
+    for entry in entries:
+        if entry.skip_reason is not None:
+            yield Member(entry.path, entry.size, None, None, entry.skip_reason, entry.error)
+        else:
+            to_read.append(entry)
+    if not to_read:
+        return
+    if listing.kind == "dir":
+        for entry in to_read:
+            yield _read_local_file(os.path.join(listing.location, entry.name), entry, limits)
+        return
+    try:
+        with storage.open_read(listing.location) as f:
+            kind, stream, problem = _open_archive(f)
+            if kind == "zip":
+                yield from _read_zip_entries(f, printable(listing.location), to_read, limits)
+            else:
+                yield from _read_tar_entries(stream, printable(listing.location), to_read, limits, problem)
+    except OSError as error:
+        raise RepositoryError(f"cannot read {printable(listing.location)}: {type(error).__name__}: {error}") from error
+
+
+ENTRY_COST = 1024  # bytes an entry counts for in `split_entries` whatever its size: rows cost too
+
+
+def split_entries(entries: list[Entry], max_bytes: int, limits: Limits = Limits()) -> list[list[Entry]]:
+    """`entries` in consecutive runs of at most `max_bytes` to read each (at least one entry a run; [] if none).
+
+    An entry costs the bytes that reading it reads (its declared size, capped at the member limit;
+    nothing if it is not read) plus ENTRY_COST. The runs keep the listing's order, so the same
+    listing always splits the same way.
+    """
+    runs: list[list[Entry]] = []
+    cost = max_bytes
+    for entry in entries:
+        size = ENTRY_COST + (min(entry.size, limits.max_member_bytes + 1) if entry.skip_reason is None else 0)
+        if cost + size > max_bytes and (not runs or runs[-1]):
+            runs.append([])
+            cost = 0
+        runs[-1].append(entry)
+        cost += size
+    return runs
 
 
 class _Collector:
@@ -137,7 +233,7 @@ class _Collector:
 
     def __init__(self, limits: Limits):
         self.limits = limits
-        self._entries: list[_Entry] = []
+        self._entries: list[tuple[Entry, bool]] = []  # each entry, and whether its path is safe (else shown as it was)
         self._dirs: list[str] = []  # only to decide whether there is a single top folder
         self._count = 0
         self._bytes = 0
@@ -153,14 +249,13 @@ class _Collector:
         name: str,
         kind: str,
         size: int,
-        read: Callable[[str], Member] | None = None,
+        listed: Callable[[str], Entry] | None = None,
         error: str | None = None,
     ) -> None:
         """Record one entry by its shown name, with "/" separators.
 
         `kind` is "dir", "file" or a skip reason (then `error`, if any, says what went
-        wrong); `read(path)` reads a file, and is called at once (a tar stream moves on)
-        but only for a safe path that is not OS metadata.
+        wrong); `listed(path)` makes a file's Entry, only for a safe path that is not OS metadata.
         """
         self._count += 1
         if self._count > self.limits.max_members:
@@ -168,42 +263,36 @@ class _Collector:
         path = safe_path(name)
         if path is None:
             if kind != "dir":  # an unsafe directory holds nothing by itself
-                self._entries.append(_Entry(Member(name, size, None, None, "unsafe_path"), safe=False))
+                self._entries.append((Entry(name, size, "unsafe_path"), False))
         elif kind == "dir":
             if not _os_metadata(path):
                 self._dirs.append(path)
         elif _os_metadata(path):
-            self._entries.append(_Entry(Member(path, size, None, None, "os_metadata"), safe=True))
+            self._entries.append((Entry(path, size, "os_metadata"), True))
         elif kind == "file":
-            self._entries.append(_Entry(read(path), safe=True))
+            self._entries.append((listed(path), True))
         else:
-            self._entries.append(_Entry(Member(path, 0, None, None, kind, error), safe=True))
+            self._entries.append((Entry(path, 0, kind, error), True))
 
-    def members_sorted(self, strip_top: bool) -> list[Member]:
-        """Every entry's Member by path, the top folder removed if asked; of duplicate paths the last is kept.
+    def entries_sorted(self, strip_top: bool) -> list[Entry]:
+        """Every entry by path, the top folder removed if asked; of duplicate paths the last is read.
 
         Unsafe names keep their whole name; OS metadata neither votes on the top folder
-        nor counts as a duplicate.
+        nor counts as a duplicate. The earlier entries of a path are `duplicate_path`.
         """
-        voters = [e.member.path for e in self._entries if not (e.safe and e.member.skip_reason == "os_metadata")]
+        voters = [entry.path for entry, safe in self._entries if not (safe and entry.skip_reason == "os_metadata")]
         top = _single_top(voters, self._dirs) if strip_top else None
-        members = []
-        for entry in self._entries:
-            member = entry.member
-            if entry.safe and top is not None and member.path.startswith(top + "/"):
-                member = replace(member, path=member.path[len(top) + 1 :])
-            members.append((member, entry.safe and member.skip_reason != "os_metadata"))
-        last = {member.path: i for i, (member, extracted) in enumerate(members) if extracted}
+        entries = []
+        for entry, safe in self._entries:
+            if safe and top is not None and entry.path.startswith(top + "/"):
+                entry = replace(entry, path=entry.path[len(top) + 1 :])
+            entries.append((entry, safe and entry.skip_reason != "os_metadata"))
+        last = {entry.path: i for i, (entry, extracted) in enumerate(entries) if extracted}
         kept = [
-            _duplicate(member) if extracted and last[member.path] != i else member
-            for i, (member, extracted) in enumerate(members)
+            replace(entry, skip_reason="duplicate_path", error=None) if extracted and last[entry.path] != i else entry
+            for i, (entry, extracted) in enumerate(entries)
         ]
-        return sorted(kept, key=lambda member: member.path)  # stable: duplicates stay in archive order
-
-
-def _duplicate(member: Member) -> Member:
-    """A member that a later one of the same path replaces on extraction: listed, never imaged."""
-    return Member(member.path, member.size, None, member.swhid, "duplicate_path")
+        return sorted(kept, key=lambda entry: entry.path)  # stable: duplicates stay in archive order
 
 
 def _os_metadata(path: str) -> bool:
@@ -280,7 +369,7 @@ def _walk_directory(root: str, collector: _Collector, exclude: Callable[[str], b
     """Walk with an explicit stack (no recursion limit), never following a symlink or entering an excluded folder.
 
     A folder below `root` that cannot be listed (permission denied, a path longer than
-    the system allows) is one `read_error` Member; only an unreadable `root` fails.
+    the system allows) is one `read_error` entry; only an unreadable `root` fails.
     """
     pending = [""]
     while pending:
@@ -295,7 +384,7 @@ def _walk_directory(root: str, collector: _Collector, exclude: Callable[[str], b
                     if kind == "dir":
                         pending.append(path)
                     name = escape_bytes(os.fsencode(path))
-                    collector.add(name, kind, 0, functools.partial(_read_local_file, entry, collector))
+                    collector.add(name, kind, 0, functools.partial(_list_local_file, entry, path, collector))
         except OSError as error:
             if not relative:
                 raise RepositoryError(f"cannot read directory {printable(root)}: {_describe(error)}") from error
@@ -312,13 +401,21 @@ def _local_kind(entry: os.DirEntry) -> str:
     return "special"
 
 
-def _read_local_file(entry: os.DirEntry, collector: _Collector, path: str) -> Member:
+def _list_local_file(entry: os.DirEntry, name: str, collector: _Collector, path: str) -> Entry:
     try:
-        declared = entry.stat(follow_symlinks=False).st_size
-        with open(entry.path, "rb", opener=_open_no_follow) as f:
-            return _read_member(path, f, declared, collector.limits, collector.charge)
+        size = entry.stat(follow_symlinks=False).st_size
     except OSError as error:
-        return _read_error(path, 0, error)
+        return Entry(path, 0, "read_error", f"{path}: {_describe(error)}")
+    collector.charge(size)
+    return Entry(path, size, None, name=name)
+
+
+def _read_local_file(on_disk: str, entry: Entry, limits: Limits) -> Member:
+    try:
+        with open(on_disk, "rb", opener=_open_no_follow) as f:
+            return _read_member(entry.path, f, entry.size, limits, _already_charged)
+    except OSError as error:
+        return _read_error(entry.path, 0, error)
 
 
 def _open_no_follow(path: str, flags: int) -> int:
@@ -326,19 +423,21 @@ def _open_no_follow(path: str, flags: int) -> int:
     return os.open(path, flags | getattr(os, "O_NOFOLLOW", 0))
 
 
-def _read_archive(f: BinaryIO, location: str, collector: _Collector, warn: Callable[[str, str], None]) -> None:
-    """Tell the format from the content (names lie), then read the archive."""
+def _open_archive(f: BinaryIO) -> tuple[str, BinaryIO, str]:
+    """Tell the format from the content (names lie): ("zip", f, _) or ("tar", the decompressed stream, problem).
+
+    `problem` is what a tar that fails to read is called.
+    """
     head = f.read(_TAR_MAGIC_OFFSET + 5)
     for magic, decompress in _DECOMPRESSORS:
         if head.startswith(magic):
-            return _read_tar(decompress(_rewound(f, head)), location, collector, warn, compressed=True)
+            return "tar", decompress(_rewound(f, head)), "corrupt or truncated archive"
     if head[_TAR_MAGIC_OFFSET:] == b"ustar":
-        return _read_tar(_rewound(f, head), location, collector, warn, compressed=False)
+        return "tar", _rewound(f, head), "corrupt or truncated archive"
     if f.seekable() and zipfile.is_zipfile(f):  # zip needs seeking: its directory is at the end
-        return _read_zip(f, location, collector)
+        return "zip", f, ""
     # A pre-POSIX tar has no magic at all: only tarfile can tell.
-    problem = "not an archive (zip or tar)"
-    return _read_tar(_rewound(f, head), location, collector, warn, compressed=False, problem=problem)
+    return "tar", _rewound(f, head), "not an archive (zip or tar)"
 
 
 def _rewound(f: BinaryIO, head: bytes) -> BinaryIO:
@@ -368,15 +467,15 @@ class _Prepended(io.RawIOBase):
         return len(data)
 
 
-def _read_tar(
+def _list_tar(
     stream: BinaryIO,
     location: str,
     collector: _Collector,
     warn: Callable[[str, str], None],
     compressed: bool,
-    problem: str = "corrupt or truncated archive",
+    problem: str,
 ) -> None:
-    """Read a tar in streaming mode, so non-seekable object-store streams work.
+    """List a tar in streaming mode, so non-seekable object-store streams work.
 
     Names are bytes in a tar: UTF-8 is read as such, other bytes are escaped
     (`escape_bytes`). Every member is charged at its declared size: the stream must be
@@ -387,11 +486,11 @@ def _read_tar(
     """
     try:
         with tarfile.open(fileobj=stream, mode="r|", encoding="utf-8", errors="surrogateescape") as tar:
-            for info in tar:
+            for ordinal, info in enumerate(tar):
                 collector.charge(info.size)
-                read = functools.partial(_read_tar_member, tar, info, collector.limits)
                 name = escape_bytes(info.name.encode("utf-8", "surrogateescape"))
-                collector.add(name, _tar_kind(info), info.size, read)
+                listed = functools.partial(_archive_entry, name, info.size, ordinal)
+                collector.add(name, _tar_kind(info), info.size, listed)
     except _ARCHIVE_ERRORS as error:
         raise RepositoryError(f"{problem}: {location}: {type(error).__name__}: {error}") from error
     try:
@@ -403,12 +502,29 @@ def _read_tar(
         raise RepositoryError(f"{problem}: {location}: {type(error).__name__}: {error}") from error
 
 
-def _read_tar_member(tar: tarfile.TarFile, info: tarfile.TarInfo, limits: Limits, path: str) -> Member:
-    return _read_member(path, tar.extractfile(info), info.size, limits, _already_charged)
+def _archive_entry(name: str, size: int, ordinal: int, path: str) -> Entry:
+    return Entry(path, size, None, name=name, ordinal=ordinal)
+
+
+def _read_tar_entries(stream: BinaryIO, location: str, entries: list[Entry], limits: Limits, problem: str) -> Iterator[Member]:
+    """The members of `entries`, in one pass over the tar stream, stopping after the last one wanted."""
+    wanted = {entry.ordinal: entry for entry in entries}
+    last = max(wanted)
+    try:
+        with tarfile.open(fileobj=stream, mode="r|", encoding="utf-8", errors="surrogateescape") as tar:
+            for ordinal, info in enumerate(tar):
+                entry = wanted.get(ordinal)
+                if entry is not None:
+                    yield _read_member(entry.path, tar.extractfile(info), info.size, limits, _already_charged)
+                if ordinal == last:
+                    return
+    except _ARCHIVE_ERRORS as error:
+        raise RepositoryError(f"{problem}: {location}: {type(error).__name__}: {error}") from error
+    raise RepositoryError(f"{problem}: {location}: it has fewer entries than when it was listed")
 
 
 def _already_charged(n_bytes: int) -> None:
-    """Tar members are charged before they are read."""
+    """Entries are charged when they are listed, at their declared size."""
 
 
 def _tar_kind(info: tarfile.TarInfo) -> str:
@@ -423,33 +539,47 @@ def _tar_kind(info: tarfile.TarInfo) -> str:
     return "special"
 
 
-def _read_zip(f: BinaryIO, location: str, collector: _Collector) -> None:
-    """Read a zip through its central directory; a bad member or name spoils only itself."""
+def _open_zip(f: BinaryIO, location: str) -> tuple[zipfile.ZipFile, list[tuple[zipfile.ZipInfo, str, bool]]]:
+    """The zip, and each entry (in central-directory order) with its name and whether that name is undecodable.
+
+    Opened through `_LenientZip`, so that no one entry can fail the whole; each decodable
+    entry's `orig_filename` is set as its author meant it, since zipfile checks it against
+    the member's own header when the member is opened.
+    """
     view = _LenientZip(f)
     try:
         archive = zipfile.ZipFile(view)
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, NotImplementedError) as error:
         raise RepositoryError(f"corrupt or truncated archive: {location}: {type(error).__name__}: {error}") from error
+    infos = archive.infolist()
+    flagged = view.utf8_flags if len(view.utf8_flags) == len(infos) else [False] * len(infos)
+    named = []
+    for info, utf8 in zip(infos, flagged):
+        utf8 = utf8 or bool(info.flag_bits & _UTF8_NAMES)  # zipfile saw the flag if the view did not clear it
+        raw = info.orig_filename.encode("utf-8" if info.flag_bits & _UTF8_NAMES else "cp437")
+        unicode_path = _unicode_path(info.extra, raw)
+        windows = info.create_system in _WINDOWS_HOSTS
+        name, undecodable = _zip_name(raw, utf8, windows) if unicode_path is None else _zip_name(unicode_path, True, windows)
+        if not undecodable:  # zipfile checks the name in the member's own header, decoded by that header's flag
+            info.orig_filename = raw.decode("utf-8" if utf8 else "cp437")
+        named.append((info, name, undecodable))
+    return archive, named
+
+
+def _list_zip(f: BinaryIO, location: str, collector: _Collector) -> None:
+    """List a zip through its central directory, charging declared sizes (a zip member never reads past its own)."""
+    archive, named = _open_zip(f, location)
     with archive:
-        infos = archive.infolist()
-        if len(infos) > collector.limits.max_members:  # fail before reading any member
+        if len(named) > collector.limits.max_members:  # fail before listing any member
             raise RepositoryError(f"record limit exceeded: more than {collector.limits.max_members} members")
-        flagged = view.utf8_flags if len(view.utf8_flags) == len(infos) else [False] * len(infos)
-        for info, utf8 in zip(infos, flagged):
-            utf8 = utf8 or bool(info.flag_bits & _UTF8_NAMES)  # zipfile saw the flag if the view did not clear it
-            raw = info.orig_filename.encode("utf-8" if info.flag_bits & _UTF8_NAMES else "cp437")
-            unicode_path = _unicode_path(info.extra, raw)
-            windows = info.create_system in _WINDOWS_HOSTS
-            name, undecodable = _zip_name(raw, utf8, windows) if unicode_path is None else _zip_name(unicode_path, True, windows)
+        for ordinal, (info, name, undecodable) in enumerate(named):
             kind = _zip_kind(info, name)
             if undecodable and kind != "dir":
-                error = f"{name}: the name is flagged UTF-8 but is not"
-                collector.add(name, "undecodable_name", info.file_size, error=error)
+                collector.add(name, "undecodable_name", info.file_size, error=f"{name}: the name is flagged UTF-8 but is not")
                 continue
-            if not undecodable:  # zipfile checks the name in the member's own header, decoded by that header's flag
-                info.orig_filename = raw.decode("utf-8" if utf8 else "cp437")
-            read = functools.partial(_read_zip_member, archive, info, collector)
-            collector.add(name, kind, info.file_size, read)
+            if kind == "file":
+                collector.charge(info.file_size)
+            collector.add(name, kind, info.file_size, functools.partial(_archive_entry, name, info.file_size, ordinal))
 
 
 def _zip_name(raw: bytes, utf8: bool, windows: bool) -> tuple[str, bool]:
@@ -554,9 +684,14 @@ def _zip_kind(info: zipfile.ZipInfo, name: str) -> str:
     return "special"
 
 
-def _read_zip_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, collector: _Collector, path: str) -> Member:
-    try:
-        with archive.open(info) as stream:
-            return _read_member(path, stream, info.file_size, collector.limits, collector.charge)
-    except _ZIP_MEMBER_ERRORS as error:
-        return _read_error(path, info.file_size, error)
+def _read_zip_entries(f: BinaryIO, location: str, entries: list[Entry], limits: Limits) -> Iterator[Member]:
+    """The members of `entries`, through the central directory; a bad member spoils only itself."""
+    archive, named = _open_zip(f, location)
+    with archive:
+        for entry in entries:
+            info = named[entry.ordinal][0]
+            try:
+                with archive.open(info) as stream:
+                    yield _read_member(entry.path, stream, info.file_size, limits, _already_charged)
+            except _ZIP_MEMBER_ERRORS as error:
+                yield _read_error(entry.path, info.file_size, error)

@@ -272,10 +272,9 @@ class FlinkCluster:
             "taskmanager.host": HOST,
             "taskmanager.rpc.port": tm_rpc_port,
             "taskmanager.numberOfTaskSlots": slots,
-            "taskmanager.memory.process.size": "3072m",
-            # Beam's batch translation has many exchanges: the default 10 % of memory for network buffers is short
-            "taskmanager.memory.network.min": "768m",
-            "taskmanager.memory.network.max": "768m",
+            # Flink's shipped default (conf/config.yaml), network memory untouched (10 %, 64m-1g): the build must
+            # fit a stock TaskManager, so its graph must not need more exchanges than that allows.
+            "taskmanager.memory.process.size": "1728m",
             "parallelism.default": 1,
             "rest.address": HOST,
             "rest.bind-address": HOST,

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import apache_beam as beam
 from apache_beam import pvalue
 
+from beam_zml import storage
 from beam_zml.core.errors import error_row
 from beam_zml.core.names import printable
 from beam_zml.core.records import RecordSource, record_id_of
@@ -100,6 +101,18 @@ class RecordsToRead:
         if self.ids:
             return sum(record_id not in self.done for record_id in self.ids)
         return None
+
+    def expected_records(self) -> int:
+        """About how many records the build reads (to size the records/ sink before it runs): exact for
+        `local`, `ids` and `records_jsonl` (its lines are counted), `max_records` or the hit cap for a search."""
+        if self.local:
+            return len(self.local)
+        if self.ids:
+            return len(self.ids)
+        if self.records_jsonl:
+            with storage.open_read(self.records_jsonl) as handle:
+                return sum(1 for line in handle if line.strip())
+        return self.max_records or self.cap
 
     def description(self) -> dict:
         """What dataset.json records of the sources."""
