@@ -26,11 +26,10 @@ import sys
 import tarfile
 import tempfile
 import time
-import zipfile
 from pathlib import Path
 
 from beam_zml.consume.dataset import read_manifest
-from beam_zml.testing.zenodo_server import ZenodoServer
+from beam_zml.testing.zenodo_server import ZenodoServer, zipball
 
 TEMPLATE = json.loads((Path(__file__).parents[1] / "tests" / "data" / "zenodo_record_inveniordm.json").read_text())
 SOURCE = "".join(f"def f{i}(x):\n    return x * {i}\n\n" for i in range(40)).encode()
@@ -60,14 +59,6 @@ def make_export(path: Path, records: int) -> dict:
                 counts["records"] += 1
                 counts["latest_software"] += kind == "software" and version == versions - 1
     return counts
-
-
-def zipball(top: str, files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in files.items():
-            archive.writestr(f"{top}/{name}", data)
-    return buffer.getvalue()
 
 
 def add_records(server: ZenodoServer, kind: str, first: int, n: int) -> int:

@@ -5,25 +5,15 @@ The rules: README.md#records-from-zenodo, docs/design.md#faults-and-limits."""
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
-import zipfile
 
 import pytest
 
 from beam_zml.consume.dataset import read_errors, read_manifest, read_rows
-from beam_zml.testing.zenodo_server import TOKEN, ZenodoServer
+from beam_zml.testing.zenodo_server import TOKEN, ZenodoServer, zipball
 from pipelines import build_dataset, harvest_records
 
 SOURCE = b"import numpy as np\n\n\ndef mean(values):\n    return np.mean(values)\n"
-
-
-def zipball(top: str, files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in files.items():
-            archive.writestr(f"{top}/{name}", data)
-    return buffer.getvalue()
 
 
 def github_record(record_id: int, owner: str, repo: str, tag: str, *, created: str | None = None, title: str | None = None) -> dict:

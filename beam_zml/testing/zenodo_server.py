@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import collections
 import hashlib
+import io
 import json
 import math
 import re
@@ -41,6 +42,7 @@ import sys
 import threading
 import time
 import uuid
+import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -578,3 +580,12 @@ class _HTTPServer(ThreadingHTTPServer):
         """A client that timed out and hung up is expected (the "slow" fault); anything else is a server bug."""
         if not isinstance(sys.exc_info()[1], ConnectionError):
             super().handle_error(request, client_address)
+
+
+def zipball(top: str, files: dict[str, bytes]) -> bytes:
+    """A zip as GitHub's zipball writes one: every file of `files` ({path: bytes}) under the single folder `top`."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in files.items():
+            archive.writestr(f"{top}/{name}", data)
+    return buffer.getvalue()
