@@ -37,7 +37,7 @@ STEPS = [
     ("imagify", ("imagify.py", "numpy")),
     ("encode (Example, TFRecord framing, crc32c)", ("examples.py", "example_proto.py", "protobuf", "crc32c", "struct")),
     ("compress (isal)", ("isal",)),
-    ("file facts (binary, extension, language)", ("fileinfo.py", "pygments")),
+    ("file facts (binary, extension, language and Linguist flags)", ("fileinfo.py", "pygments", "enry")),
 ]
 
 
