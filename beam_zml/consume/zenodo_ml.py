@@ -8,9 +8,9 @@ zenodo-ml (github.com/vsoch/zenodo-ml, slurm/run.py) wrote two pickles per recor
     images = pickle.load(open(f"images_{rid}.pkl", "rb"))      ->  images = load_images(OUT, rid)
     metadata = pickle.load(open(f"metadata_{rid}.pkl", "rb"))  ->  metadata = load_metadata(OUT, rid)
 
-The images are read from OUT/images/ with gzip (ISA-L) and protobuf alone: each shard
+The images are read from OUT/images/ with gzip (ISA-L) and no TensorFlow: each shard
 is gzip members of TFRecord frames (beam_zml.core.examples), each frame a
-tf.train.Example (beam_zml.core.example_proto).
+tf.train.Example read by beam_zml.core.example_proto.parse_example.
 """
 
 from __future__ import annotations
