@@ -57,6 +57,8 @@ def write_atomically(final: str, write: Callable[[IO[bytes]], object], mime_type
     temporary file over `final`, which local files, GCS and S3 allow. Only where a rename cannot replace
     (HDFS) is `final` deleted first, and a concurrent attempt having deleted it already is no error.
     """
+    if "://" not in final:
+        final = os.path.abspath(final)  # a bare file name is one of the current folder
     temp = temp_name(final)
     with create(temp, mime_type) as handle:
         write(handle)

@@ -136,6 +136,7 @@ def _run(argv: list[str] | None, save_main_session: bool = False) -> tuple[beam.
     to_read = records_to_read(args, build)
     if args.retry_failed and not args.resume:
         build.error("--retry-failed needs --resume")
+    check_output(args, build)
     try:
         output = prepare_output(args.output, overwrite=args.overwrite, resume=args.resume, options=recorded_options,
                                 retry_failed=args.retry_failed)
@@ -172,6 +173,16 @@ def _run(argv: list[str] | None, save_main_session: bool = False) -> tuple[beam.
     return result, args, output
 
 
+def check_output(args: argparse.Namespace, build: argparse.ArgumentParser) -> None:
+    """OUT must name a folder (or a URL), and --resume and --overwrite exclude each other: else `build`'s one-line error."""
+    if not args.output.strip():
+        build.error("--output: an empty path; name the dataset's folder")
+    if "://" not in args.output and os.path.exists(args.output) and not os.path.isdir(args.output):
+        build.error(f"--output {args.output}: a file, not a folder")
+    if args.resume and args.overwrite:
+        build.error("--resume and --overwrite exclude each other: --resume finishes the dataset in OUT, --overwrite replaces it")
+
+
 def records_to_read(args: argparse.Namespace, build: argparse.ArgumentParser) -> RecordsToRead:
     """Where the records come from, per the flags; a missing or unreadable path is `build`'s one-line error."""
     if args.exclude_path and not (args.local or args.local_each):
@@ -195,6 +206,8 @@ def records_to_read(args: argparse.Namespace, build: argparse.ArgumentParser) ->
             build.error(f"--records-jsonl {args.records_jsonl}: {type(error).__name__}: {error}")
         if not found:
             build.error(f"--records-jsonl {args.records_jsonl}: no such file or directory")
+        if "://" not in args.records_jsonl and os.path.isdir(args.records_jsonl):
+            build.error(f"--records-jsonl {args.records_jsonl}: a folder, not a file")
         return RecordsToRead(records_jsonl=args.records_jsonl)
     return RecordsToRead(search=cli.search_query(args), max_records=args.max_records, cap=args.search_cap)
 

@@ -119,13 +119,13 @@ def add_zenodo_options(parser: argparse.ArgumentParser) -> None:
         "--zenodo-token-file", type=argparse.FileType("r"), help=f"a file holding the access token (else ${TOKEN_VARIABLE})"
     )
     group.add_argument(
-        "--requests-per-minute", type=float, help="record and file requests (default: 100 with a token, else 60)"
+        "--requests-per-minute", type=positive_float, help="record and file requests (default: 100 with a token, else 60)"
     )
     group.add_argument(
-        "--search-requests-per-minute", type=float, default=defaults.search_requests_per_minute, help="(default: %(default)s)"
+        "--search-requests-per-minute", type=positive_float, default=defaults.search_requests_per_minute, help="(default: %(default)s)"
     )
     group.add_argument(
-        "--requests-per-hour", type=float,
+        "--requests-per-hour", type=positive_float,
         help="all Zenodo API requests in any hour, search included (default: 5000 with a token, else 2000)",
     )
     group.add_argument(
@@ -139,7 +139,7 @@ def add_zenodo_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--retry-initial-seconds",
-        type=float,
+        type=positive_float,
         default=defaults.backoff_initial,
         help="first wait of the jittered exponential backoff (default: %(default)s)",
     )

@@ -40,6 +40,7 @@ def run_cli(capsys, argv: list[str]) -> tuple[int, str]:
         (["--job_port", "70000"], "argument --job_port: must be a port number, 0 to 65535, got 70000"),
         (["--flink_version", "1.3"], "argument --flink_version: invalid choice"),
         (["--progress-seconds", "0"], "argument --progress-seconds: must be a positive number, got 0"),
+        (["--resume", "--overwrite"], "--resume and --overwrite exclude each other"),
     ],
 )
 def test_bad_options_get_one_line_and_status_2(capsys, repository, tmp_path, extra, expected):
@@ -52,6 +53,14 @@ def test_bad_options_get_one_line_and_status_2(capsys, repository, tmp_path, ext
 def test_missing_path_is_refused(capsys, tmp_path):
     status, err = run_cli(capsys, ["build", "--local", str(tmp_path / "nope"), "--output", str(tmp_path / "out")])
     assert (status, err) == (2, f"zml build: error: --local {tmp_path / 'nope'}: no such file or directory\n")
+
+
+@pytest.mark.parametrize("output", ["", "a-file"])
+def test_an_output_that_is_no_folder_is_refused(capsys, repository, tmp_path, output):
+    (tmp_path / "a-file").write_text("mine")
+    status, err = run_cli(capsys, ["build", "--local", str(repository), "--output", output and str(tmp_path / output)])
+    assert status == 2 and err.count("\n") == 1 and ("an empty path" in err or "a file, not a folder" in err), err
+    assert (tmp_path / "a-file").read_text() == "mine"
 
 
 def test_required_options_are_named(capsys, repository):
@@ -67,6 +76,10 @@ def test_required_options_are_named(capsys, repository):
         (["--since", "last week"], "argument --since: not a date or ISO date-time: last week"),
         (["--exclude-pattern", "(unclosed"], "argument --exclude-pattern: not a regular expression"),
         (["--records-jsonl", "/nonexistent.jsonl"], "--records-jsonl /nonexistent.jsonl: no such file or directory"),
+        (["--records-jsonl", "/"], "--records-jsonl /: a folder, not a file"),
+        (["--ids", "1", "--requests-per-hour", "0"], "argument --requests-per-hour: must be a positive number, got 0"),
+        (["--ids", "1", "--requests-per-minute", "-1"], "argument --requests-per-minute: must be a positive number, got -1"),
+        (["--ids", "1", "--retry-initial-seconds", "-1"], "argument --retry-initial-seconds: must be a positive number"),
     ],
 )
 def test_bad_zenodo_options(capsys, tmp_path, extra, expected):

@@ -167,3 +167,16 @@ def test_exclude_patterns_match_a_name_or_a_path(pattern, path, left_out):
 def test_only_keeps_one_entry_of_a_folder():
     selection = Selection(("*.pyc",), only="argparse.py")
     assert [selection.excludes(p) for p in ("argparse.py", "asyncio", "argparse.pyc", "x/argparse.py")] == [False, True, True, True]
+
+
+def test_entries_whose_names_are_not_utf8_are_records_like_any_other(tmp_path):
+    """A Latin-1 folder and archive inside DIR: built, ok, titled with the escaped name as --local shows it."""
+    checkouts = tmp_path / "checkouts"
+    folder = Path(os.fsdecode(bytes(checkouts) + b"/caf\xe9"))
+    folder.mkdir(parents=True)
+    (folder / "main.py").write_text("print('hi')\n")
+    zip_directory(folder, Path(os.fsdecode(bytes(checkouts) + b"/d\xfcp.zip")))
+    out = tmp_path / "out"
+    build_dataset.run(["--local-each", str(checkouts), "--output", str(out)])
+    rows = sorted((row["title"], row["status"], row["n_images"]) for row in read_rows(str(out), "records"))
+    assert rows == [("caf\\xe9", "ok", 1), ("d\\xfcp.zip", "ok", 1)]

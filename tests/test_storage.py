@@ -22,3 +22,9 @@ def test_listing_and_deleting_take_a_glob_named_folder_literally(tmp_path, name)
 
     assert list(folder.iterdir()) == []
     assert all((decoy / "shard-0.avro").exists() for decoy in decoys)
+
+
+def test_a_bare_file_name_is_written_atomically_in_the_current_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    storage.write_atomically("records.jsonl", lambda handle: handle.write(b"{}\n"))  # zml harvest --output records.jsonl
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["records.jsonl"]

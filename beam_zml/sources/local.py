@@ -13,6 +13,7 @@ import sys
 import sysconfig
 from typing import Callable, Iterable
 
+from beam_zml.core.names import printable
 from beam_zml.core.records import RecordSource, Selection
 from beam_zml.sources.repository import Limits, Listing, list_repository
 
@@ -72,7 +73,8 @@ def local_each_sources(
             name = f"{parent}/{entry.name}"
             whole = entry.is_dir(follow_symlinks=False) or (entry.is_file(follow_symlinks=False) and is_archive_name(entry.name))
             selection = Selection(tuple(exclude), only=None if whole else entry.name)
-            source = RecordSource(named_record_id(name), entry.path, "local", title=entry.name, selection=selection)
+            title = printable(entry.name)  # an OS name that is not UTF-8 is shown escaped, as --local does
+            source = RecordSource(named_record_id(name), entry.path, "local", title=title, selection=selection)
             other = sources.setdefault(source.record_id, source)
             if other is not source:
                 raise ValueError(f"{other.location} and {entry.path} are both {name}: a record's id comes from that name")
