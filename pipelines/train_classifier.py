@@ -145,7 +145,7 @@ def run(argv: list[str] | None = None) -> dict:
         classes = ", ".join(f"{value} {n:,}" for value, n in class_counts[name].items())
         missing = [value for value in class_counts["train"] if value not in class_counts[name]]
         print(
-            f"{name}: {summary['images']:,} images from {summary['repositories']:,} repositories; {classes}"
+            f"{PROG}: {name}: {summary['images']:,} images from {summary['repositories']:,} repositories; {classes}"
             + (f"; no {', '.join(missing)}" if missing else ""),
             file=sys.stderr,
         )
@@ -155,12 +155,6 @@ def run(argv: list[str] | None = None) -> dict:
         n_batches = -(-summaries[name]["images"] // args.batch_size)
         return model_inputs(splits[name], args.label).apply(tf.data.experimental.assert_cardinality(n_batches))
 
-    print(
-        f"{PROG}: " + ", ".join(f"{name} {summaries[name]['images']:,} images of {summaries[name]['repositories']:,} "
-                                f"repositories" for name in tfdata.SPLITS) + f"; {len(vocabulary)} classes of {args.label}",
-        file=sys.stderr,
-        flush=True,
-    )
     model = build_model(len(vocabulary), tuple(manifest["image"]["shape"]))
     history = model.fit(
         batches("train"),
