@@ -889,3 +889,16 @@ def test_split_entries_bounds_the_bytes_each_run_reads():
     assert [len(run) for run in runs] == [2, 2, 2, 2, 3]  # 2 x (6000 + 1024) each; a skipped entry costs 1024
     assert split_entries([], 16_000) == []
     assert [len(run) for run in split_entries([Entry("huge", 10**9, None)] * 2, 16_000)] == [1, 1]
+
+
+@pytest.mark.parametrize("suffix", [".zip", ".tar"])
+def test_a_file_at_a_path_that_is_also_a_folder_is_a_duplicate(tmp_path, suffix):
+    """`a` and `a/b.py` (and `x/y` beside `x/y/z/w.py`) cannot both be extracted: the folder's files are kept."""
+    entries = [("a", b"file a"), ("a/b.py", b"b = 1\n"), ("x/y", b"file y"), ("x/y/z/w.py", b"w = 1\n"), ("ok.py", b"1\n")]
+    if suffix == ".zip":
+        archive = write_zip(tmp_path / "r.zip", entries)
+    else:
+        archive = write_tar(tmp_path / "r.tar", [tar_entry(name, data) for name, data in entries], "w")
+    members = {m.path: m.skip_reason for m in read_repository(archive)}
+    assert members == {"a": "duplicate_path", "a/b.py": None, "ok.py": None, "x/y": "duplicate_path", "x/y/z/w.py": None}
+    build_tree((path, 0) for path, reason in members.items() if reason is None)  # a consistent tree

@@ -274,6 +274,9 @@ def test_ls_record_lists_its_files_with_status_or_reason(capsys, two_records):
     ]
     status, out, err = run_cli(capsys, ["ls", built, "--record", "12345"])
     assert status == 2 and out == "" and err == f"zml ls: error: {built} has no record 12345 (zml ls {built} lists them)\n"
+    failed = local_record_id(str(two_records[3]))
+    status, out, err = run_cli(capsys, ["ls", built, "--record", str(failed)])
+    assert status == 0 and err.startswith(f"0 files in record {failed}; the record failed: ") and "corrupt.zip" in err, err
 
 
 def test_ls_into_a_pipe_closed_early_ends_quietly(tmp_path):

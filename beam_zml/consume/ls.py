@@ -79,11 +79,14 @@ def main(argv: list[str] | None = None) -> int:
         lines = record_lines(records)
         summary = f"{counted(len(records), 'record')} in {args.output}"
     else:
-        if not any(row["record_id"] == args.record for row in read_rows(args.output, "records")):
+        record = next((row for row in read_rows(args.output, "records") if row["record_id"] == args.record), None)
+        if record is None:
             fail(PROG, f"{args.output} has no record {args.record} (zml ls {args.output} lists them)")
         files = [row for row in read_rows(args.output, "files") if row["record_id"] == args.record]
         lines = file_lines(files)
         summary = f"{counted(len(files), 'file')} in record {args.record}"
+        if record["status"] != "ok":
+            summary += f"; the record {record['status']}: {record['error']}"
     print("\n".join(lines))
     print(summary, file=sys.stderr)
     return 0

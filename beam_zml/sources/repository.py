@@ -288,11 +288,22 @@ class _Collector:
                 entry = replace(entry, path=entry.path[len(top) + 1 :])
             entries.append((entry, safe and entry.skip_reason != "os_metadata"))
         last = {entry.path: i for i, (entry, extracted) in enumerate(entries) if extracted}
+        # A file at a path that other entries use as a folder (`a` beside `a/b.py`) ends at the same path as
+        # that folder: it is a duplicate too, and the folder's files are kept.
+        folders = {prefix for path in last if "/" in path for prefix in _prefixes(path.rsplit("/", 1)[0])}
         kept = [
-            replace(entry, skip_reason="duplicate_path", error=None) if extracted and last[entry.path] != i else entry
+            replace(entry, skip_reason="duplicate_path", error=None)
+            if extracted and (last[entry.path] != i or entry.path in folders)
+            else entry
             for i, (entry, extracted) in enumerate(entries)
         ]
         return sorted(kept, key=lambda entry: entry.path)  # stable: duplicates stay in archive order
+
+
+def _prefixes(folder: str) -> list[str]:
+    """"a/b/c" -> ["a", "a/b", "a/b/c"]: the folders a path inside `folder` goes through."""
+    parts = folder.split("/")
+    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
 
 
 def _os_metadata(path: str) -> bool:
