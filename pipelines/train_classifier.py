@@ -137,6 +137,9 @@ def run(argv: list[str] | None = None) -> dict:
     for name, summary in summaries.items():
         if not summary["images"]:
             cli.fail(PROG, f"the {name} split has no images: the dataset needs more repositories (or a lower --min-lines)")
+    if len(summaries["train"]["per_label"]) < 2:
+        (only,) = summaries["train"]["per_label"]
+        cli.fail(PROG, f"every train image has the same {args.label} ({vocabulary[only]!r}): there is nothing to learn")
     class_counts = {
         name: {vocabulary[index]: n for index, n in sorted(summary["per_label"].items(), key=lambda item: (-item[1], item[0]))}
         for name, summary in summaries.items()

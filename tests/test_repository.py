@@ -769,7 +769,15 @@ def test_zip_with_broken_central_directory_is_a_repository_error(tmp_path):
     raw[central : central + 4] = b"XXXX"
     (tmp_path / "r.zip").write_bytes(bytes(raw))
 
-    with pytest.raises(RepositoryError, match="corrupt or truncated archive"):
+    with pytest.raises(RepositoryError, match="corrupt or truncated"):
+        read_repository(archive)
+
+
+def test_a_zip_cut_in_half_is_named_a_truncated_zip(tmp_path):
+    archive = write_archive(tmp_path / "r.zip", FILES)
+    raw = open(archive, "rb").read()
+    (tmp_path / "r.zip").write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(RepositoryError, match=r"corrupt or truncated zip archive \(no central directory\)"):
         read_repository(archive)
 
 
@@ -815,11 +823,15 @@ def test_truncated_compressed_tar_is_a_repository_error(tmp_path, suffix, cut):
         read_repository(archive)
 
 
-@pytest.mark.parametrize("content", [b"just some text\nnot an archive\n" * 40, b"", b"PK\x03\x04garbage"])
-def test_not_an_archive(tmp_path, content):
+@pytest.mark.parametrize(
+    "content, message",
+    [(b"just some text\nnot an archive\n" * 40, "not an archive"), (b"", "not an archive"),
+     (b"PK\x03\x04garbage", "corrupt or truncated zip archive")],
+)
+def test_not_an_archive(tmp_path, content, message):
     (tmp_path / "notes.zip").write_bytes(content)
 
-    with pytest.raises(RepositoryError, match="not an archive"):
+    with pytest.raises(RepositoryError, match=message):
         read_repository(str(tmp_path / "notes.zip"))
 
 

@@ -91,6 +91,7 @@ def test_confusion_matrix_counts_true_by_predicted():
         (["--data", "{built}", "--epochs", "0"], "must be a positive integer"),
         (["--data", "{built}", "--fractions", "1", "0", "0"], "the validation split has no images"),
         (["--data", "{built}", "--split-by", "random"], "invalid choice: 'random'"),
+        (["--data", "{built}", "--label", "license"], "every train image has the same license (''): there is nothing to learn"),
     ],
 )
 def test_bad_input_gets_one_line_and_exit_status_2(built, tmp_path, capsys, argv, message):

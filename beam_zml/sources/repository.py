@@ -41,6 +41,7 @@ from beam_zml import storage
 from beam_zml.core.names import escape_bytes, printable
 
 _CHUNK = 1 << 20
+_ZIP_LOCAL_HEADER = b"PK\x03\x04"  # APPNOTE 4.3.7: every zip member starts with it
 _TAR_MAGIC_OFFSET = 257  # "ustar" in the first header of POSIX and GNU tars
 _DECOMPRESSORS = (
     (b"\x1f\x8b", lambda f: gzip.GzipFile(fileobj=f, mode="rb")),
@@ -447,6 +448,8 @@ def _open_archive(f: BinaryIO) -> tuple[str, BinaryIO, str]:
         return "tar", _rewound(f, head), "corrupt or truncated archive"
     if f.seekable() and zipfile.is_zipfile(f):  # zip needs seeking: its directory is at the end
         return "zip", f, ""
+    if head.startswith(_ZIP_LOCAL_HEADER):  # a zip's start without its central directory: cut short
+        return "tar", _rewound(f, head), "corrupt or truncated zip archive (no central directory)"
     # A pre-POSIX tar has no magic at all: only tarfile can tell.
     return "tar", _rewound(f, head), "not an archive (zip or tar)"
 
