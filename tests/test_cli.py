@@ -97,7 +97,7 @@ def test_existing_dataset_needs_overwrite(capsys, repository, tmp_path):
     output = tmp_path / "out"
     (output / "records").mkdir(parents=True)
     status, err = run_cli(capsys, ["build", "--local", str(repository), "--output", str(output)])
-    assert status == 2 and "already holds a dataset; pass --overwrite" in err
+    assert status == 2 and "already holds the folders of a dataset that never finished; pass --overwrite" in err
     assert (output / "records").is_dir()
 
 

@@ -48,6 +48,16 @@ def test_overwrite_clears_the_sink_folders_and_the_manifest(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
 
 
+def test_overwrite_deletes_only_what_a_build_writes(tmp_path):
+    out = finished_dataset(tmp_path / "out")
+    (out / "images" / "mine.txt").write_text("not ours")
+    (out / "dataset.json").unlink()
+    with pytest.raises(OutputError, match="the folders of a dataset that never finished"):
+        prepare_output(str(out), overwrite=False, resume=False, options=OPTIONS)
+    prepare_output(str(out), overwrite=True, resume=False, options=OPTIONS)
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == ["images", "images/mine.txt"]
+
+
 def test_resume_keeps_listed_shards_deletes_orphans_and_knows_the_records_done(tmp_path):
     out = finished_dataset(tmp_path / "out")
     prepared = prepare_output(str(out), overwrite=False, resume=True, options=OPTIONS)

@@ -58,16 +58,29 @@ def prepare_output(output: str, *, overwrite: bool, resume: bool, options: dict,
         done = frozenset(row["record_id"] for row in read_rows(path, "records"))
         return PreparedOutput(path, dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S"), done, previous)
     if existing and not (overwrite or resume):
-        raise OutputError(f"{path} already holds a dataset; pass --overwrite to replace it or --resume to finish it")
-    if existing:
-        storage.delete(existing)  # --overwrite, or --resume of a run that never wrote dataset.json
+        what = "a dataset" if manifest_path in existing else "the folders of a dataset that never finished"
+        raise OutputError(f"{path} already holds {what}; pass --overwrite to replace it or --resume to finish it")
+    # --overwrite, or --resume of a run that never wrote dataset.json: our files go, anything else stays.
+    storage.delete([manifest_path] if manifest_path in existing else [])
+    storage.delete(_our_files(path))
+    for folder in existing:
+        if folder != manifest_path and "://" not in folder and not os.listdir(folder):
+            os.rmdir(folder)
     return PreparedOutput(path)
+
+
+def _our_files(path: str) -> list[str]:
+    """The files of OUT's sink folders that a build writes: its shards (`images-...`) and hidden temporary files."""
+    found = []
+    for kind in SINK_DIRS:
+        found += storage.list_folder(storage.join(path, kind), f"{kind}-*")
+        found += storage.list_folder(storage.join(path, kind), f".*{storage.TEMP_SUFFIX}")
+    return found
 
 
 def _delete_unlisted_shards(path: str, manifest: dict) -> None:
     listed = {storage.join(path, relative) for paths in manifest["shards"].values() for relative in paths}
-    found = [p for kind in SINK_DIRS for p in storage.list_folder(storage.join(path, kind))]
-    storage.delete(p for p in found if p not in listed)
+    storage.delete(p for p in _our_files(path) if p not in listed)
 
 
 def _take_out_failed_records(path: str, manifest: dict) -> dict:
