@@ -30,10 +30,13 @@ from beam_zml.core.records import local_sources
 from beam_zml.sinks.manifest import WriteManifest
 from beam_zml.sinks.output import OutputError, PreparedOutput, prepare_output
 from beam_zml.sinks.write_shards import (
+    FILES_PER_RECORD,
+    FILES_PER_SHARD,
     RECORDS_PER_SHARD,
     ItemShards,
     WriteRows,
     errors_sink,
+    files_sink,
     records_sink,
     shard_count,
 )
@@ -154,7 +157,12 @@ def _run(argv: list[str] | None, save_main_session: bool = False) -> tuple[beam.
     read = pipeline | "ReadRecords" >> ReadRecords(to_read, clients)
     tag = output.run_tag
     imager = ItemImager(settings, limits, ItemShards(output.path, tag))
-    sinks = (records_sink(shard_count(to_read.expected_records(), RECORDS_PER_SHARD)), errors_sink())
+    expected = to_read.expected_records()
+    sinks = (
+        records_sink(shard_count(expected, RECORDS_PER_SHARD)),
+        files_sink(shard_count(expected * FILES_PER_RECORD, FILES_PER_SHARD)),
+        errors_sink(),
+    )
     notes = (
         read["records"] | "ImageRepositories" >> ImageRepositories(imager, clients, args.exclude_pattern),
         read[SOURCE_ERRORS] | "SourceErrorNotes" >> beam.Map(error_note),

@@ -4,7 +4,7 @@ The build's graph has no branch that joins again (on Flink each such join costs 
 and its network buffers), so what the sinks need travels as one stream of tagged notes:
 
 - before the records are grouped, `(record_id, (KIND, value))` with KIND one of OUTCOME, ROWS, ERROR, SHARD;
-- after, `(KIND, value)` with KIND one of RECORDS, ERRORS, COUNTS, SHARD.
+- after, `(KIND, value)` with KIND one of RECORDS, FILES, ERRORS, COUNTS, SHARD.
 """
 
 OUTCOME = "outcome"  # (RecordSource, status, error): exactly one per record listed
@@ -13,6 +13,7 @@ ERROR = "error"  # an error row, before the records are grouped
 SHARD = "shard"  # the final path of a shard written
 RECORDS = "records"  # a records/ row (the sink's folder name)
 ERRORS = "errors"  # an error row, after the records are grouped (the sink's folder name)
+FILES = "files"  # a files/ row, after the records are grouped (the sink's folder name)
 COUNTS = "counts"  # {name: count} of beam_zml.core.counts, summed into dataset.json
 
 

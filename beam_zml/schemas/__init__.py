@@ -8,7 +8,7 @@ from importlib import resources
 
 import fastavro
 
-SCHEMA_VERSIONS = {"record": 1, "file": 2}  # file 2: Linguist's is_vendored, is_generated, is_documentation, is_test
+SCHEMA_VERSIONS = {"record": 1, "file": 2}  # file 2: Linguist's is_vendored, is_generated, is_documentation, is_test; n_copies, n_records_sharing, is_canonical
 
 
 @functools.lru_cache(maxsize=None)

@@ -3,11 +3,11 @@
 Runners may run a bundle twice (Flink, Spark and Dask all do on retry), and Beam's own
 file sinks were seen to drop or duplicate output under some of them. Two kinds of shard:
 
-- images/ and files/ (the heavy bytes): one shard of each per work item (`ItemShards`),
-  written where the item is imaged, so no image crosses a shuffle. The name comes from the
-  item (record id, index, count of the record's items) and the item's content is fixed by
-  its listing, so a retry writes the same bytes to the same name.
-- records/ and errors/ (small rows, `WriteRows`): each shard is a key of one
+- images/ (the heavy bytes): one shard per work item (`ItemShards`), written where the
+  item is imaged, so no image crosses a shuffle. The name comes from the item (record id,
+  index, count of the record's items) and the item's content is fixed by its listing, so
+  a retry writes the same bytes to the same name.
+- records/, files/ and errors/ (small rows, `WriteRows`): each shard is a key of one
   GroupByKey; the shard index is a stable hash of the element's key, the shard count is
   fixed when the graph is built (from the number of records expected: no global count and
   no side input), and every shard index exists even if empty.
@@ -26,7 +26,8 @@ from typing import IO
 import apache_beam as beam
 import fastavro
 
-from beam_zml.core.notes import ERRORS, RECORDS, SHARD
+from beam_zml.core.duplicates import annotate_all
+from beam_zml.core.notes import ERRORS, FILES, RECORDS, SHARD
 from beam_zml.schemas import load_schema
 from beam_zml.storage import join, write_atomically
 from beam_zml.transforms.counters import CountShuffledBytes
@@ -98,6 +99,29 @@ def records_sink(n_shards: int = 1) -> RowSink:
     return RowSink(RECORDS, ".avro", _record_key, _AvroWriter("record"), n_shards)
 
 
+FILES_PER_SHARD = 200_000  # files/ rows a shard holds, about 60 MB of rows in the memory of the worker writing it
+FILES_PER_RECORD = 100  # what a records source is taken to hold on average, to size files/ before the run
+
+
+def files_sink(n_shards: int = 1) -> RowSink:
+    """files/ rows as Avro, sharded by content (SWHID): every copy of one content lands in one shard, so the
+    shard's writer gives each row its copy facts (n_copies, n_records_sharing, is_canonical) from its own rows,
+    and they equal the facts over the whole run (beam_zml.core.duplicates)."""
+    return RowSink(FILES, ".avro", _content_key, _FilesWriter(), n_shards)
+
+
+def _content_key(row: dict) -> str:
+    return row["swhid"] or f"{row['record_id']}/{row['path']}"
+
+
+class _FilesWriter:
+    """files/ rows, each with its copy facts, sorted by (record_id, path) so a retry writes the same rows."""
+
+    def __call__(self, handle, rows: Iterable[dict]) -> None:
+        rows = sorted(annotate_all(rows), key=lambda row: (row["record_id"], row["path"]))
+        _AvroWriter("file")(handle, rows)
+
+
 def errors_sink(n_shards: int = 1) -> RowSink:
     """error rows as JSON lines, one shard unless told: errors are few."""
     return RowSink(ERRORS, ".jsonl", _json_key, _write_json_lines, n_shards)
@@ -155,26 +179,18 @@ def _assign_shard(element, sinks: dict):
 
 @dataclass(frozen=True)
 class ItemShards:
-    """Where a work item's images and files/ rows go: OUT/images/images[-RUN]-RECORD-IIIII-of-NNNNN.tfrecord.gz
-    and OUT/files/files[-RUN]-RECORD-IIIII-of-NNNNN.avro, NNNNN being the number of the record's work items.
-    """
+    """Where a work item's images go: OUT/images/images[-RUN]-RECORD-IIIII-of-NNNNN.tfrecord.gz, NNNNN being
+    the number of the record's work items."""
 
     output: str
     run_tag: str = ""
 
     def path(self, kind: str, suffix: str, record_id: int, index: int, count: int) -> str:
-        """Work item `index` (of `count`) of `record_id`'s shard of `kind` ("images" or "files"), relative to the output."""
+        """Work item `index` (of `count`) of `record_id`'s shard of `kind` ("images"), relative to the output."""
         return f"{kind}/{shard_prefix(kind, self.run_tag)}-{record_id}-{index:05d}-of-{count:05d}{suffix}"
 
     def write_images(self, record_id: int, index: int, count: int, write: Callable[[IO[bytes]], object]) -> str:
         """Write the item's images shard through `write(handle)` (gzip members, concatenated); its relative path."""
         shard = self.path("images", ".tfrecord.gz", record_id, index, count)
         write_atomically(join(self.output, shard), write)
-        return shard
-
-    def write_files(self, record_id: int, index: int, count: int, rows: list[dict]) -> str:
-        """Write the item's files/ rows, byte for byte the same on a retry (the sync marker comes from the name)."""
-        shard = self.path("files", ".avro", record_id, index, count)
-        marker = hashlib.md5(shard.encode("utf-8")).digest()
-        write_atomically(join(self.output, shard), lambda handle: _AvroWriter("file")(handle, rows, marker))
         return shard

@@ -1,5 +1,5 @@
 """The Beam layer that pipelines/build_dataset.py composes: read the records, list each
-repository and image its work items (writing the images and files/ shards where they are made),
+repository and image its work items (writing the images/ shards where they are made),
 build the record rows. Each module wires plain logic from `core/` and `sources/` into Beam and
 adds nothing else; counters live in `counters`.
 """

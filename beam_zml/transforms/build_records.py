@@ -7,7 +7,16 @@ import collections
 import apache_beam as beam
 
 from beam_zml.core.counts import file_counts, record_counts
-from beam_zml.core.notes import COUNTS, ERROR, ERRORS, OUTCOME, RECORDS, ROWS, SHARD
+from beam_zml.core.notes import (
+    COUNTS,
+    ERROR,
+    ERRORS,
+    FILES,
+    OUTCOME,
+    RECORDS,
+    ROWS,
+    SHARD,
+)
 from beam_zml.core.records import record_row
 from beam_zml.transforms.counters import CountShuffledBytes, inc_all
 
@@ -31,6 +40,7 @@ def _record_notes(element):
         counts.update(file_counts(file))
     counts["errors"] += len(by_kind[ERROR])
     yield RECORDS, row
+    yield from ((FILES, file) for file in files)
     yield from ((ERRORS, error_row) for error_row in by_kind[ERROR])
     yield from ((SHARD, path) for path in by_kind[SHARD])
     yield COUNTS, dict(counts)

@@ -1,7 +1,7 @@
 """ImageWorkItems: each work item (some files of one repository) read, imaged and written where it runs.
 
 A work item names the files; the worker that images it reads them from the repository itself,
-one at a time, and writes the item's images and files/ rows as its own shards
+one at a time, and writes the item's images as its own shard
 (beam_zml.sinks.write_shards.ItemShards). So the file bytes and the images never cross a shuffle:
 what leaves the worker is notes, small (record_id, (kind, value)) pairs: the files/ rows, the
 error rows and the two shard paths. Notes from earlier steps pass through unchanged, so that the
@@ -55,9 +55,10 @@ class ItemImager:
     shards: ItemShards
 
     def notes(self, item: WorkItem) -> list[tuple[int, tuple[str, object]]]:
-        """Write the item's two shards; return its notes: the two shard paths, its files/ rows (one list) and error rows.
+        """Write the item's images shard; return its notes: the shard's path, its files/ rows (one list) and error rows.
 
-        Nothing is returned before both shards are in place, so a failed attempt emits nothing.
+        Nothing is returned before the shard is in place, so a failed attempt emits nothing. The files/ rows
+        are written later, sharded by content (beam_zml.sinks.write_shards.files_sink).
         """
         return self._notes(item.record_id, item.index, item.count, _members(item, self.limits))
 
@@ -89,14 +90,12 @@ class ItemImager:
                 handle.write(empty_gzip())  # still a valid (empty) gzip file
 
         images = self.shards.write_images(record_id, index, count, write_images)
-        files = self.shards.write_files(record_id, index, count, rows)
         counts: collections.Counter = collections.Counter()
         for row in rows:
             counts.update(file_counts(row))
         inc_all(counts)  # once per name and item: a counter costs more than a file's counts
         return [
             (record_id, (SHARD, images)),
-            (record_id, (SHARD, files)),
             (record_id, (ROWS, rows)),
             *((record_id, (ERROR, row)) for row in errors),
         ]

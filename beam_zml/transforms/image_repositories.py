@@ -22,7 +22,7 @@ from beam_zml.transforms.zenodo_clients import ZenodoClients
 
 @dataclasses.dataclass
 class ImageRepositories(beam.PTransform):
-    """RecordSource -> (record_id, (kind, value)) notes, with the images and files/ shards written."""
+    """RecordSource -> (record_id, (kind, value)) notes, with the images/ shards written."""
 
     imager: ItemImager
     zenodo: ZenodoClients | None = None
