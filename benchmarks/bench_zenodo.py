@@ -335,7 +335,7 @@ class Bench:
         try:
             with stderr_to(self.log):
                 yield
-        except SystemExit as error:  # cli.fail: the run gave up
+        except SystemExit as error:  # arguments.fail: the run gave up
             phase.error = f"exit {error.code}"
         except Exception as error:  # noqa: BLE001 - a benchmark reports, it does not stop
             phase.error = f"{type(error).__name__}: {error}"

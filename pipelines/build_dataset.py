@@ -22,7 +22,7 @@ import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import SetupOptions, StandardOptions
 
-from beam_zml import storage
+from beam_zml import arguments, storage
 from beam_zml.core import fileinfo
 from beam_zml.core.names import printable
 from beam_zml.core.notes import error_note
@@ -57,7 +57,7 @@ PROG = "zml build"
 
 
 def parser() -> argparse.ArgumentParser:
-    build = cli.ArgumentParser(
+    build = arguments.ArgumentParser(
         prog=PROG,
         description="Image every text file of each repository; write images, records, files, errors and dataset.json. "
         "Records come from --python-stdlib, --local, --local-each, --ids, --ids-file, --records-jsonl, or else a Zenodo search.",
@@ -96,7 +96,7 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument("--quiet", action="store_true", help="no progress lines and no counters: only the last line")
     build.add_argument(
         "--progress-seconds",
-        type=cli.positive_float,
+        type=arguments.positive_float,
         default=5.0,
         metavar="S",
         help="seconds between progress lines on a terminal, DirectRunner only (default: %(default)s)",

@@ -18,6 +18,7 @@ import sys
 
 from tqdm import tqdm
 
+from beam_zml import arguments
 from beam_zml.arguments import counted
 from beam_zml.sources.export import (
     ExportError,
@@ -35,7 +36,7 @@ PROG = "zml harvest"
 
 
 def parser() -> argparse.ArgumentParser:
-    harvest_parser = cli.ArgumentParser(
+    harvest_parser = arguments.ArgumentParser(
         prog=PROG, description="List Zenodo records (latest versions of software by default) into a JSON-lines file.",
         allow_abbrev=False,
     )
@@ -108,7 +109,7 @@ def _from_export(location: str, query, max_records: int | None, output: str) -> 
     try:
         write_atomically(output, write, mime_type="application/jsonl")
     except ExportError as error:
-        cli.fail(PROG, f"--from-export {location}: {error}")
+        arguments.fail(PROG, f"--from-export {location}: {error}")
     finally:
         progress.close()
     skipped = ", ".join(f"{name.split(':', 1)[1]} {count:,}" for name, count in sorted(counts.items()) if ":" in name)

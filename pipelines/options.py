@@ -15,10 +15,8 @@ from apache_beam.options.pipeline_options import (
 from apache_beam.portability import common_urns
 from apache_beam.runners.runner import create_runner
 
-from beam_zml.arguments import (  # noqa: F401
-    ArgumentParser,
+from beam_zml.arguments import (
     OneLineErrors,
-    fail,
     non_negative_int,
     positive_float,
     positive_int,

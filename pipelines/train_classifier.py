@@ -24,6 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from beam_zml import arguments
 from beam_zml.consume import tfdata
 from beam_zml.consume.classifier import (
     build_model,
@@ -36,33 +37,32 @@ from beam_zml.consume.classifier import (
     write_outputs,
 )
 from beam_zml.consume.dataset import default_dest, read_manifest, read_rows
-from pipelines import options as cli
 
 PROG = "zml train"
 
 
 def parser() -> argparse.ArgumentParser:
-    train = cli.ArgumentParser(prog=PROG, description=__doc__.split("\n", 1)[0], allow_abbrev=False)
+    train = arguments.ArgumentParser(prog=PROG, description=__doc__.split("\n", 1)[0], allow_abbrev=False)
     train.add_argument("--data", required=True, metavar="OUT", help="a dataset built by `zml build`")
     train.add_argument(
         "--label", default="language", choices=tfdata.EXAMPLE_LABELS + tfdata.RECORD_LABELS, help="(default: %(default)s)"
     )
     train.add_argument(
         "--epochs",
-        type=cli.positive_int,
+        type=arguments.positive_int,
         default=10,
         help="most epochs; fewer if validation loss stops improving (default: %(default)s)",
     )
-    train.add_argument("--batch-size", type=cli.positive_int, default=64, help="(default: %(default)s)")
+    train.add_argument("--batch-size", type=arguments.positive_int, default=64, help="(default: %(default)s)")
     train.add_argument(
-        "--min-lines", type=cli.non_negative_int, default=0, help="drop images with fewer real lines (zenodo-ml: 31)"
+        "--min-lines", type=arguments.non_negative_int, default=0, help="drop images with fewer real lines (zenodo-ml: 31)"
     )
     train.add_argument(
-        "--max-images-per-repository", type=cli.positive_int, help="keep at most this many images of a repository (default: all)"
+        "--max-images-per-repository", type=arguments.positive_int, help="keep at most this many images of a repository (default: all)"
     )
     train.add_argument(
         "--min-count",
-        type=cli.positive_int,
+        type=arguments.positive_int,
         default=50,
         help=f"label values on fewer images are one class, {tfdata.OTHER} (default: %(default)s)",
     )
@@ -111,7 +111,7 @@ def run(argv: list[str] | None = None) -> dict:
     try:
         manifest = read_manifest(args.data)
     except (OSError, ValueError) as error:
-        cli.fail(PROG, f"--data {args.data}: not a finished dataset, no readable dataset.json ({type(error).__name__})")
+        arguments.fail(PROG, f"--data {args.data}: not a finished dataset, no readable dataset.json ({type(error).__name__})")
     keras.utils.set_random_seed(args.seed)
     tf.config.experimental.enable_op_determinism()
 
@@ -136,10 +136,10 @@ def run(argv: list[str] | None = None) -> dict:
     summaries = {name: split_summary(dataset, args.label, repository) for name, dataset in splits.items()}
     for name, summary in summaries.items():
         if not summary["images"]:
-            cli.fail(PROG, f"the {name} split has no images: the dataset needs more repositories (or a lower --min-lines)")
+            arguments.fail(PROG, f"the {name} split has no images: the dataset needs more repositories (or a lower --min-lines)")
     if len(summaries["train"]["per_label"]) < 2:
         (only,) = summaries["train"]["per_label"]
-        cli.fail(PROG, f"every train image has the same {args.label} ({vocabulary[only]!r}): there is nothing to learn")
+        arguments.fail(PROG, f"every train image has the same {args.label} ({vocabulary[only]!r}): there is nothing to learn")
     class_counts = {
         name: {vocabulary[index]: n for index, n in sorted(summary["per_label"].items(), key=lambda item: (-item[1], item[0]))}
         for name, summary in summaries.items()

@@ -7,6 +7,7 @@ import pickle
 
 import pytest
 
+from beam_zml.arguments import ArgumentParser
 from beam_zml.sources.zenodo import PACING_MARGIN, Pacer, Window, ZenodoSettings
 from beam_zml.testing.zenodo_server import ZenodoServer
 from beam_zml.transforms.zenodo_clients import ZenodoClients
@@ -57,7 +58,7 @@ def test_search_and_record_requests_share_the_hourly_window(fake_time=None):
 def test_hourly_limits_default_to_zenodos_and_are_options():
     assert ZenodoSettings().effective_requests_per_hour == 2000
     assert ZenodoSettings(token="t").effective_requests_per_hour == 5000
-    parser = cli.ArgumentParser(prog="test")
+    parser = ArgumentParser(prog="test")
     cli.add_zenodo_options(parser)
     assert cli.zenodo_settings(parser.parse_args(["--requests-per-hour", "1200"])).effective_requests_per_hour == 1200
 

@@ -59,9 +59,8 @@ class _AvroWriter:
     def __init__(self, schema_name: str):
         self._schema_name = schema_name
 
-    def __call__(self, handle, rows: Iterable[dict], sync_marker: bytes | None = None) -> None:
-        """Write `rows`; a given 16-byte `sync_marker` (else a random one) makes the file's bytes repeatable."""
-        fastavro.writer(handle, load_schema(self._schema_name), rows, codec="deflate", sync_marker=sync_marker)
+    def __call__(self, handle, rows: Iterable[dict]) -> None:
+        fastavro.writer(handle, load_schema(self._schema_name), rows, codec="deflate")
 
 
 def _write_json_lines(handle, rows: Iterable[dict]) -> None:
@@ -185,12 +184,9 @@ class ItemShards:
     output: str
     run_tag: str = ""
 
-    def path(self, kind: str, suffix: str, record_id: int, index: int, count: int) -> str:
-        """Work item `index` (of `count`) of `record_id`'s shard of `kind` ("images"), relative to the output."""
-        return f"{kind}/{shard_prefix(kind, self.run_tag)}-{record_id}-{index:05d}-of-{count:05d}{suffix}"
-
     def write_images(self, record_id: int, index: int, count: int, write: Callable[[IO[bytes]], object]) -> str:
-        """Write the item's images shard through `write(handle)` (gzip members, concatenated); its relative path."""
-        shard = self.path("images", ".tfrecord.gz", record_id, index, count)
+        """Write the images shard of work item `index` (of `count`) of `record_id` through `write(handle)` (gzip
+        members, concatenated); return its path relative to the output."""
+        shard = f"images/{shard_prefix('images', self.run_tag)}-{record_id}-{index:05d}-of-{count:05d}.tfrecord.gz"
         write_atomically(join(self.output, shard), write)
         return shard
