@@ -27,6 +27,7 @@ from beam_zml.core import fileinfo
 from beam_zml.core.names import printable
 from beam_zml.core.notes import error_note
 from beam_zml.core.records import local_sources
+from beam_zml.sinks.copy_facts import WriteCopyFacts
 from beam_zml.sinks.manifest import WriteManifest
 from beam_zml.sinks.output import OutputError, PreparedOutput, prepare_output
 from beam_zml.sinks.write_shards import (
@@ -171,6 +172,7 @@ def _run(argv: list[str] | None, save_main_session: bool = False) -> tuple[beam.
         notes
         | "BuildRecordRows" >> BuildRecordRows()
         | "WriteRows" >> WriteRows(output.path, sinks, tag)
+        | "WriteCopyFacts" >> WriteCopyFacts(output.path)
         | "WriteManifest" >> WriteManifest(output.path, recorded_options, run_info, output.previous)
     )
 

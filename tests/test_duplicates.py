@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from beam_zml.consume import report, tfdata
-from beam_zml.consume.dataset import read_rows
+from beam_zml.consume.dataset import read_examples, read_rows
 from beam_zml.core import duplicates
 from beam_zml.core.records import local_record_id
 from beam_zml.core.splits import split_of
@@ -110,6 +110,21 @@ def test_files_rows_carry_copies_records_and_one_canonical(built):
     assert [(r["record_id"], r["path"]) for r in canonical] == [min((r["record_id"], r["path"]) for r in copies)]
     others = [r for r in built["files"] if r["swhid"] != built["shared"] and r["status"] == "imaged"]
     assert others and all(r["n_copies"] == 1 and r["n_records_sharing"] == 1 and r["is_canonical"] for r in others)
+
+
+def test_every_example_carries_the_copy_facts_of_its_files_row(built):
+    """Read back with TensorFlow: the copies' Examples were rewritten with their facts, the others written so."""
+    facts = {(r["record_id"], r["path"]): (r["n_copies"], r["n_records_sharing"], int(r["is_canonical"]))
+             for r in built["files"] if r["status"] == "imaged"}  # fmt: skip
+    seen = collections.Counter()
+    for example in read_examples(built["output"]):
+        key = (int(example["record_id"]), example["path"].decode())
+        assert (example["n_copies"], example["n_records_sharing"], example["is_canonical"]) == facts[key], key
+        assert example["segment"] == seen[key]  # in order, each once: the rewrite kept every image
+        seen[key] += 1
+    assert seen == {(r["record_id"], r["path"]): r["n_segments"] for r in built["files"] if r["status"] == "imaged"}
+    shared = [key for key, (n_copies, _, _) in facts.items() if n_copies == 4]
+    assert len(shared) == 4 and sum(facts[key][2] for key in shared) == 1
 
 
 def content_images(built, split: str, **options) -> collections.Counter:

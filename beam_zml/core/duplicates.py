@@ -7,11 +7,10 @@ source that a model would see twice.
 
 The canonical copy of a content is its first occurrence by a stable rule: the lowest
 record id, then the lowest path (Unicode code point order). `annotate_all` gives every
-files/ row its copy facts, from the files/ rows alone (small rows, never image bytes);
-a loader that knows the splits ranks copies by split first (`kept_copies`), so that
-content seen in training is never kept in a test split. The facts are computed when a
-dataset is read, not stored in files/: its shards are written where the images are made,
-before any view of the whole dataset exists (docs/design.md).
+files/ row its copy facts (COPY_FACTS), from the files/ rows alone (small rows, never image
+bytes); the build writes them into files/ and into the file's Examples
+(beam_zml.sinks.copy_facts). A loader that knows the splits ranks copies by split first
+(`kept_copies`), so that content seen in training is never kept in a test split.
 """
 
 from __future__ import annotations
@@ -22,6 +21,8 @@ from collections.abc import Callable, Hashable, Iterable
 from beam_zml.core.splits import SPLITS
 
 Copy = tuple[int, str]  # (record_id, path): one file of the dataset
+COPY_FACTS = ("n_copies", "n_records_sharing", "is_canonical")  # what files/ rows and Examples carry
+ONE_COPY = {"n_copies": 1, "n_records_sharing": 1, "is_canonical": True}  # the facts of a content found once
 
 
 def copy_order(copy: Copy) -> tuple[int, str]:
@@ -57,7 +58,7 @@ def annotate_copies(rows: Iterable[dict]) -> list[dict]:
     """
     rows = list(rows)
     facts = copy_facts((row["record_id"], row["path"]) for row in rows if is_copy_candidate(row))
-    empty = {"n_copies": None, "n_records_sharing": None, "is_canonical": None}
+    empty = dict.fromkeys(COPY_FACTS)
     return [{**row, **facts.get((row["record_id"], row["path"]), empty)} for row in rows]
 
 
@@ -71,7 +72,7 @@ def annotate_all(rows: Iterable[dict]) -> list[dict]:
     annotated: list[dict] = [{}] * len(rows)
     for swhid, indices in by_content.items():
         group = annotate_copies(rows[i] for i in indices) if swhid else [
-            {**rows[i], "n_copies": None, "n_records_sharing": None, "is_canonical": None} for i in indices
+            {**rows[i], **dict.fromkeys(COPY_FACTS)} for i in indices
         ]
         for i, row in zip(indices, group):
             annotated[i] = row

@@ -99,6 +99,40 @@ def example(entries: Iterable[bytes], size: int | None = None) -> list[bytes]:
     return [_LENGTH_DELIMITED_1, varint(total), *entries]
 
 
+def replace_int64_features(data: bytes, values: dict[str, int]) -> bytes:
+    """The serialized Example `data` with each feature named in `values` set to Int64List([value]).
+
+    The other entries keep their bytes and their places, so an Example written in key order stays in key
+    order, and the result equals what writing it with these values would give. `data` must be an Example
+    whose only field is its Features, with every key of `values` among its entries (as this module writes
+    them). Raises ValueError otherwise.
+    """
+    if not data or data[0] != _LENGTH_DELIMITED_1[0]:
+        raise ValueError("not an Example of Features alone")
+    size, offset = _read_varint(data, 1)
+    if offset + size != len(data):
+        raise ValueError("not an Example of Features alone")
+    entries, found = [], set()
+    while offset < len(data):
+        if data[offset] != _LENGTH_DELIMITED_1[0]:
+            raise ValueError("unexpected field in Features")
+        body_size, body = _read_varint(data, offset + 1)
+        end = body + body_size
+        if end > len(data) or data[body] != _LENGTH_DELIMITED_1[0]:
+            raise ValueError("malformed feature entry in an Example")
+        key_size, key_start = _read_varint(data, body + 1)
+        key = data[key_start : key_start + key_size].decode("utf-8")
+        if key in values:
+            entries.append(int64_entry(key, values[key]))
+            found.add(key)
+        else:
+            entries.append(data[offset:end])
+        offset = end
+    if found != set(values):
+        raise ValueError(f"Example lacks the features {sorted(set(values) - found)}")
+    return b"".join(example(entries))
+
+
 def parse_example(data: bytes) -> dict[str, bytes | int]:
     """The features of one serialized Example whose features are scalars: bytes for a BytesList, int for an Int64List.
 

@@ -14,6 +14,7 @@ import numpy as np
 from isal import igzip
 
 from beam_zml.core import example_proto
+from beam_zml.core.duplicates import COPY_FACTS, ONE_COPY
 from beam_zml.core.fileinfo import FLAGS
 
 GZIP_LEVEL = 1  # ISA-L level 1: ~4x zlib-6's speed for ~30% more bytes (../shared/PERF.md)
@@ -33,9 +34,13 @@ FEATURES = {
     "is_generated": ("int64", "machine-written by Linguist's rules (minified, protobuf, lock files...): 1, 0 or -1"),
     "is_documentation": ("int64", "documentation by Linguist's rules (docs/, README, LICENSE...): 1, 0 or -1"),
     "is_test": ("int64", "a test by Linguist's file-name rules (test_*.py, *_test.go, *Test.java...): 1, 0 or -1"),
+    # The file's copy facts, as in its files/ row (beam_zml.core.duplicates); -1 in Examples written before them.
+    "n_copies": ("int64", "imaged files of the run with this file's SWHID (1: no copy), or -1"),
+    "n_records_sharing": ("int64", "records of the run holding those files, or -1"),
+    "is_canonical": ("int64", "1 for the one copy of its content that counts (lowest record_id, then path), 0 for the others, or -1"),
 }
 # What a feature missing from an Example (one written before the feature existed) reads as.
-DEFAULTS = dict.fromkeys(FLAGS, -1)
+DEFAULTS = dict.fromkeys((*FLAGS, *COPY_FACTS), -1)
 
 
 def feature_spec() -> dict:
@@ -58,11 +63,14 @@ def encode_file_images(
     language: str,
     swhid: str,
     flags: dict[str, bool | None],
+    copies: dict[str, int | bool] = ONE_COPY,
 ) -> bytes:
     """All images of one file as one gzip member of TFRecord-framed tf.train.Examples.
 
     `images` is (n, height, width) of any integer dtype, written little-endian; `n_lines` (n,) ints.
     `flags` maps each of fileinfo.FLAGS to True, False or None (unknown), written as 1, 0 or -1.
+    `copies` holds the file's copy facts (beam_zml.core.duplicates.COPY_FACTS): the build writes every
+    file as the only copy of its content and rewrites the copies' members once it knows (`with_copy_facts`).
     The features the images share are encoded once (beam_zml.core.example_proto); each image adds
     its pixels, its segment and its n_lines.
     """
@@ -71,7 +79,8 @@ def encode_file_images(
     image_size = pixels[0].nbytes if n_images else 0
     image_feature = example_proto.bytes_feature_header(image_size)
     # The entries in key order (as protobuf's deterministic serialization sorts a map): extension, image,
-    # is_documentation, is_generated, is_test, is_vendored, language, n_lines, n_segments, path, record_id, segment, swhid.
+    # is_canonical, is_documentation, is_generated, is_test, is_vendored, language, n_copies, n_lines,
+    # n_records_sharing, n_segments, path, record_id, segment, swhid.
     head = b"".join((
         example_proto.entry("extension", example_proto.bytes_feature_value(extension.encode("utf-8"))),
         example_proto.entry_header("image", len(image_feature) + image_size),
@@ -80,8 +89,14 @@ def encode_file_images(
     flag_entries = b"".join(
         example_proto.int64_entry(name, -1 if flags[name] is None else int(flags[name])) for name in sorted(FLAGS)
     )
-    language_entry = flag_entries + example_proto.entry("language", example_proto.bytes_feature_value(language.encode("utf-8")))
+    language_entry = b"".join((
+        example_proto.int64_entry("is_canonical", int(copies["is_canonical"])),
+        flag_entries,
+        example_proto.entry("language", example_proto.bytes_feature_value(language.encode("utf-8"))),
+        example_proto.int64_entry("n_copies", copies["n_copies"]),
+    ))
     middle = b"".join((
+        example_proto.int64_entry("n_records_sharing", copies["n_records_sharing"]),
         example_proto.int64_entry("n_segments", n_images),
         example_proto.entry("path", example_proto.bytes_feature_value(path.encode("utf-8"))),
         example_proto.int64_entry("record_id", record_id),
@@ -98,6 +113,37 @@ def encode_file_images(
         data = b"".join(example_proto.example(pieces, shared + len(lines_entry) + len(segment_entry)))
         framed.append(tfrecord_frame(data))
     return igzip.compress(b"".join(framed), GZIP_LEVEL, mtime=0)  # mtime 0: the same bytes on every run
+
+
+def with_copy_facts(member: bytes, copies: dict[str, int | bool]) -> bytes:
+    """One file's gzip member of Examples (`encode_file_images`) with its copy facts set to `copies`.
+
+    Only the three features change; the result equals the member `encode_file_images` would have written
+    with `copies`. Raises ValueError (or isal's error) if `member` is not such a gzip member.
+    """
+    values = {name: int(copies[name]) for name in COPY_FACTS}
+    raw = memoryview(igzip.decompress(member))
+    framed, offset = [], 0
+    while offset < len(raw):
+        if offset + 12 > len(raw):
+            raise ValueError("truncated TFRecord frame")
+        (length,) = struct.unpack_from("<Q", raw, offset)
+        start, end = offset + 12, offset + 12 + length
+        if end + 4 > len(raw):
+            raise ValueError("truncated TFRecord frame")
+        framed.append(tfrecord_frame(example_proto.replace_int64_features(bytes(raw[start:end]), values)))
+        offset = end + 4
+    return igzip.compress(b"".join(framed), GZIP_LEVEL, mtime=0)
+
+
+def copy_facts_of(member: bytes) -> dict[str, int]:
+    """The copy facts written in the first Example of one file's gzip member, as ints; ValueError if it has none."""
+    raw = igzip.decompress(member)
+    if len(raw) < 12:
+        raise ValueError("no Example in the member")
+    (length,) = struct.unpack_from("<Q", raw, 0)
+    features = example_proto.parse_example(raw[12 : 12 + length])
+    return {name: int(features[name]) for name in COPY_FACTS}
 
 
 def tfrecord_frame(data: bytes) -> bytes:

@@ -4,7 +4,8 @@ The build's graph has no branch that joins again (on Flink each such join costs 
 and its network buffers), so what the sinks need travels as one stream of tagged notes:
 
 - before the records are grouped, `(record_id, (KIND, value))` with KIND one of OUTCOME, ROWS, ERROR, SHARD;
-- after, `(KIND, value)` with KIND one of RECORDS, FILES, ERRORS, COUNTS, SHARD.
+- after, `(KIND, value)` with KIND one of RECORDS, FILES, ERRORS, COUNTS, SHARD;
+- after the row shards are written, also COPIES: what the images/ shards' copies must carry.
 """
 
 OUTCOME = "outcome"  # (RecordSource, status, error): exactly one per record listed
@@ -15,6 +16,12 @@ RECORDS = "records"  # a records/ row (the sink's folder name)
 ERRORS = "errors"  # an error row, after the records are grouped (the sink's folder name)
 FILES = "files"  # a files/ row, after the records are grouped (the sink's folder name)
 COUNTS = "counts"  # {name: count} of beam_zml.core.counts, summed into dataset.json
+COPIES = "copies"  # (images shard, offset, length, copy facts): a file's gzip member in its shard, and its facts
+
+# The key of an imaged files/ row that says where its Examples are until its facts reach them:
+# (images shard, byte offset, byte length) of the file's gzip member. Not a files/ field: the
+# files/ sink drops it (fastavro writes the schema's fields only), as offsets move when copies are rewritten.
+IMAGE_MEMBER = "_image_member"
 
 
 def error_note(row: dict) -> tuple[int | None, tuple[str, dict]]:

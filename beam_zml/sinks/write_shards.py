@@ -26,8 +26,8 @@ from typing import IO
 import apache_beam as beam
 import fastavro
 
-from beam_zml.core.duplicates import annotate_all
-from beam_zml.core.notes import ERRORS, FILES, RECORDS, SHARD
+from beam_zml.core.duplicates import COPY_FACTS, ONE_COPY, annotate_all
+from beam_zml.core.notes import COPIES, ERRORS, FILES, IMAGE_MEMBER, RECORDS, SHARD
 from beam_zml.schemas import load_schema
 from beam_zml.storage import join, write_atomically
 from beam_zml.transforms.counters import CountShuffledBytes
@@ -80,7 +80,8 @@ def _json_key(row: dict) -> str:
 class RowSink:
     """One folder of row shards: OUT/<name>/<name>[-RUN]-SSSSS-of-NNNNN<suffix>, `n_shards` of them.
 
-    Elements (name, row) go to shard shard_index(key(row), n_shards); `write(handle, rows)` writes a shard.
+    Elements (name, row) go to shard shard_index(key(row), n_shards); `write(handle, rows)` writes a shard
+    and returns the notes it leaves for later steps, if any.
     """
 
     name: str
@@ -114,11 +115,21 @@ def _content_key(row: dict) -> str:
 
 
 class _FilesWriter:
-    """files/ rows, each with its copy facts, sorted by (record_id, path) so a retry writes the same rows."""
+    """files/ rows, each with its copy facts, sorted by (record_id, path) so a retry writes the same rows.
 
-    def __call__(self, handle, rows: Iterable[dict]) -> None:
+    Returns a (COPIES, (images shard, offset, length, facts)) note for each imaged file whose facts are not
+    ONE_COPY's, the facts its Examples were written with (beam_zml.sinks.copy_facts rewrites them).
+    """
+
+    def __call__(self, handle, rows: Iterable[dict]) -> list[tuple[str, tuple]]:
         rows = sorted(annotate_all(rows), key=lambda row: (row["record_id"], row["path"]))
-        _AvroWriter("file")(handle, rows)
+        _AvroWriter("file")(handle, rows)  # without IMAGE_MEMBER: not a field of the schema
+        copies = []
+        for row in rows:
+            facts = {name: row[name] for name in COPY_FACTS}
+            if IMAGE_MEMBER in row and facts != ONE_COPY:
+                copies.append((COPIES, (*row[IMAGE_MEMBER], facts)))
+        return copies
 
 
 def errors_sink(n_shards: int = 1) -> RowSink:
@@ -131,7 +142,8 @@ _PASS = "pass"  # the group of the elements that are not rows of a sink
 
 @dataclass
 class WriteRows(beam.PTransform):
-    """(kind, value) -> the same stream with each sink's rows replaced by (SHARD, path) of the shards written.
+    """(kind, value) -> the same stream with each sink's rows replaced by (SHARD, path) of the shards written,
+    and the notes that the sinks' writers return (the files/ writer's COPIES).
 
     Elements of a kind named by a sink are that sink's rows; others pass through (in one group).
     One GroupByKey for every sink and no side input: the shard counts are fixed when the graph is
@@ -164,8 +176,10 @@ class WriteRows(beam.PTransform):
             return
         sink = sinks[name]
         shard = shard_name(name, shard_prefix(name, self.run_tag), index, sink.n_shards, sink.suffix)
-        write_atomically(join(self.output, shard), lambda handle: sink.write(handle, values))
+        notes = []
+        write_atomically(join(self.output, shard), lambda handle: notes.extend(sink.write(handle, values) or ()))
         yield SHARD, shard
+        yield from notes
 
 
 def _assign_shard(element, sinks: dict):

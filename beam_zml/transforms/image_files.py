@@ -21,7 +21,7 @@ from beam_zml.core.counts import file_counts
 from beam_zml.core.errors import error_row
 from beam_zml.core.examples import empty_gzip
 from beam_zml.core.imaging import ImageSettings, file_row, image_file
-from beam_zml.core.notes import ERROR, ROWS, SHARD
+from beam_zml.core.notes import ERROR, IMAGE_MEMBER, ROWS, SHARD
 from beam_zml.sources.repository import (
     Limits,
     Listing,
@@ -69,9 +69,10 @@ class ItemImager:
     def _notes(self, record_id: int, index: int, count: int, members: Iterator[Member]) -> list[tuple[int, tuple[str, object]]]:
         rows: list[dict] = []
         errors: list[dict] = []
+        written: list[tuple[dict, int, int]] = []  # (row, offset, length) of each imaged file's gzip member
 
         def write_images(handle) -> None:
-            wrote = False
+            offset = 0
             for member in members:
                 try:
                     row, blob = image_file(record_id, member, self.settings)
@@ -85,11 +86,14 @@ class ItemImager:
                 rows.append(row)
                 if blob is not None:
                     handle.write(blob)
-                    wrote = True
-            if not wrote:
+                    written.append((row, offset, len(blob)))
+                    offset += len(blob)
+            if not written:
                 handle.write(empty_gzip())  # still a valid (empty) gzip file
 
         images = self.shards.write_images(record_id, index, count, write_images)
+        for row, offset, length in written:
+            row[IMAGE_MEMBER] = (images, offset, length)
         counts: collections.Counter = collections.Counter()
         for row in rows:
             counts.update(file_counts(row))

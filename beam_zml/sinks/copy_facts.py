@@ -1,0 +1,92 @@
+"""WriteCopyFacts: each copied file's Examples given its copy facts, in the images/ shard that holds them.
+
+An images/ shard is written where its files are imaged, before the build has seen every file, so
+every file's Examples are written as the only copy of their content (n_copies 1, n_records_sharing 1,
+is_canonical 1: beam_zml.core.duplicates.ONE_COPY). The files/ writer, which sees every copy of a
+content, then sends a COPIES note for each file whose facts differ; this step groups those notes by
+images/ shard (small tuples, never image bytes) and rewrites each such shard once: the gzip members
+of the other files are copied as they are, and only the copies' members are decompressed, given
+their facts and compressed again (beam_zml.core.examples.with_copy_facts). A shard with no copy is
+not touched, so the cost is in proportion to the duplicated images, not to the dataset.
+
+A retry is safe: the shard is replaced whole (storage.write_atomically), and a shard whose first
+copy no longer reads as written with ONE_COPY was rewritten by an earlier attempt and is left alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import apache_beam as beam
+
+from beam_zml.core.duplicates import COPY_FACTS, ONE_COPY
+from beam_zml.core.examples import copy_facts_of, with_copy_facts
+from beam_zml.core.notes import COPIES
+from beam_zml.storage import join, open_read, write_atomically
+from beam_zml.transforms.counters import CountShuffledBytes, inc
+
+_PASS = ""  # the group of the notes that are not COPIES (no shard path is empty)
+
+
+def rewrite_copies(shard: bytes, copies: list[tuple[int, int, dict]]) -> bytes | None:
+    """The bytes of an images/ shard with each (offset, length, facts) member given its copy facts.
+
+    Returns None when the shard was rewritten already: its first listed member does not read as a
+    member written with ONE_COPY (beam_zml.core.examples.copy_facts_of).
+    """
+    copies = sorted(copies, key=lambda copy: copy[0])
+    offset, length, _ = copies[0]
+    try:
+        written = copy_facts_of(shard[offset : offset + length])
+    except Exception:  # a member moved by an earlier rewrite: these bytes are no longer one member
+        return None
+    if written != {name: int(value) for name, value in ONE_COPY.items()}:
+        return None
+    pieces, position = [], 0
+    for offset, length, facts in copies:
+        pieces.append(shard[position:offset])
+        pieces.append(with_copy_facts(shard[offset : offset + length], facts))
+        position = offset + length
+    pieces.append(shard[position:])
+    return b"".join(pieces)
+
+
+def _key(element):
+    kind, value = element
+    if kind == COPIES:
+        shard, offset, length, facts = value
+        return shard, (offset, length, {name: facts[name] for name in COPY_FACTS})
+    return _PASS, element
+
+
+@dataclasses.dataclass
+class WriteCopyFacts(beam.PTransform):
+    """(kind, value) notes -> the same notes without the COPIES, once every copy's Examples carry its facts.
+
+    One GroupByKey, by images/ shard; the other notes pass through in one group, so that what follows
+    (the manifest) runs after every shard is final.
+    """
+
+    output: str
+
+    def expand(self, notes):
+        return (
+            notes
+            | "KeyByImagesShard" >> beam.Map(_key)
+            | CountShuffledBytes("GroupByImagesShard")
+            | "GroupByImagesShard" >> beam.GroupByKey()
+            | "RewriteCopies" >> beam.FlatMap(self._rewrite)
+        )
+
+    def _rewrite(self, element):
+        shard, values = element
+        if shard == _PASS:
+            yield from values
+            return
+        copies = list(values)
+        path = join(self.output, shard)
+        with open_read(path) as handle:
+            rewritten = rewrite_copies(handle.read(), copies)
+        if rewritten is not None:
+            write_atomically(path, lambda handle: handle.write(rewritten))
+            inc("files_given_copy_facts", len(copies))
