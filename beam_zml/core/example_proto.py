@@ -99,7 +99,7 @@ def example(entries: Iterable[bytes], size: int | None = None) -> list[bytes]:
     return [_LENGTH_DELIMITED_1, varint(total), *entries]
 
 
-def replace_int64_features(data: bytes, values: dict[str, int]) -> bytes:
+def replace_int64_features(data: bytes | memoryview, values: dict[str, int]) -> bytes:
     """The serialized Example `data` with each feature named in `values` set to Int64List([value]).
 
     The other entries keep their bytes and their places, so an Example written in key order stays in key
@@ -107,30 +107,31 @@ def replace_int64_features(data: bytes, values: dict[str, int]) -> bytes:
     whose only field is its Features, with every key of `values` among its entries (as this module writes
     them). Raises ValueError otherwise.
     """
-    if not data or data[0] != _LENGTH_DELIMITED_1[0]:
+    view = memoryview(data)  # entries are sliced, never copied: one of them is the image
+    wanted = {key.encode("utf-8"): value for key, value in values.items()}
+    if not view or view[0] != _LENGTH_DELIMITED_1[0]:
         raise ValueError("not an Example of Features alone")
-    size, offset = _read_varint(data, 1)
-    if offset + size != len(data):
+    size, offset = _read_varint(view, 1)
+    if offset + size != len(view):
         raise ValueError("not an Example of Features alone")
-    entries, found = [], set()
-    while offset < len(data):
-        if data[offset] != _LENGTH_DELIMITED_1[0]:
-            raise ValueError("unexpected field in Features")
-        body_size, body = _read_varint(data, offset + 1)
+    entries: list[bytes | memoryview] = []
+    found = 0
+    while offset < len(view):
+        body_size, body = _read_varint(view, offset + 1)
         end = body + body_size
-        if end > len(data) or data[body] != _LENGTH_DELIMITED_1[0]:
+        if view[offset] != _LENGTH_DELIMITED_1[0] or end > len(view) or view[body] != _LENGTH_DELIMITED_1[0]:
             raise ValueError("malformed feature entry in an Example")
-        key_size, key_start = _read_varint(data, body + 1)
-        key = data[key_start : key_start + key_size].decode("utf-8")
-        if key in values:
-            entries.append(int64_entry(key, values[key]))
-            found.add(key)
+        key_size, key_start = _read_varint(view, body + 1)
+        key = view[key_start : key_start + key_size].tobytes()
+        if key in wanted:
+            entries.append(int64_entry(key.decode("utf-8"), wanted[key]))
+            found += 1
         else:
-            entries.append(data[offset:end])
+            entries.append(view[offset:end])
         offset = end
-    if found != set(values):
-        raise ValueError(f"Example lacks the features {sorted(set(values) - found)}")
-    return b"".join(example(entries))
+    if found != len(wanted):
+        raise ValueError(f"Example lacks some of the features {sorted(values)}")
+    return b"".join(example(entries, sum(map(len, entries))))
 
 
 def parse_example(data: bytes) -> dict[str, bytes | int]:
@@ -182,7 +183,9 @@ def _fields(data: bytes):
             raise ValueError(f"unexpected wire type {wire_type} in an Example")
 
 
-def _read_varint(data: bytes, offset: int) -> tuple[int, int]:
+def _read_varint(data: bytes | memoryview, offset: int) -> tuple[int, int]:
+    if offset < len(data) and data[offset] < 0x80:  # most lengths and keys: one byte
+        return data[offset], offset + 1
     value = shift = 0
     while True:
         if offset >= len(data):

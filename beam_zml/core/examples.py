@@ -131,7 +131,7 @@ def with_copy_facts(member: bytes, copies: dict[str, int | bool]) -> bytes:
         start, end = offset + 12, offset + 12 + length
         if end + 4 > len(raw):
             raise ValueError("truncated TFRecord frame")
-        framed.append(tfrecord_frame(example_proto.replace_int64_features(bytes(raw[start:end]), values)))
+        framed.append(tfrecord_frame(example_proto.replace_int64_features(raw[start:end], values)))
         offset = end + 4
     return igzip.compress(b"".join(framed), GZIP_LEVEL, mtime=0)
 
