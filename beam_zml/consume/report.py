@@ -431,7 +431,7 @@ def _duplicates_section(statistics: dict) -> str:
     return (
         f"<p>{found['contents']:,} distinct contents (SWHIDs) among {found['files']:,} imaged files. A copy is a file whose "
         "content an earlier file already has (lowest record id, then path, is canonical; "
-        "<code>beam_zml.core.duplicates.annotate_all</code> gives each files/ row n_copies and is_canonical), and "
+        "files/ rows and Examples carry n_copies and is_canonical: <code>beam_zml.core.duplicates</code>), and "
         "<code>tfdata.load(dedup=True)</code> reads each content once.</p>"
         + rates
         + f"<h3>Most copied contents (the first {TOP_DUPLICATES})</h3>"
