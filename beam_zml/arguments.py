@@ -19,17 +19,25 @@ class ArgumentParser(OneLineErrors, argparse.ArgumentParser):
 
 
 def positive_int(text: str) -> int:
-    value = int(text)
+    value = _integer(text, "a positive integer")
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
     return value
 
 
 def non_negative_int(text: str) -> int:
-    value = int(text)
+    value = _integer(text, "an integer, zero or more")
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be zero or more, got {text}")
     return value
+
+
+def _integer(text: str, what: str) -> int:
+    """int(text), or argparse's error saying what was wanted (else argparse names the type's function)."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
 
 
 def fail(prog: str, message: str) -> NoReturn:

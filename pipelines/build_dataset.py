@@ -219,7 +219,7 @@ def records_to_read(args: argparse.Namespace, build: argparse.ArgumentParser) ->
         if "://" not in args.records_jsonl and os.path.isdir(args.records_jsonl):
             build.error(f"--records-jsonl {args.records_jsonl}: a folder, not a file")
         return RecordsToRead(records_jsonl=args.records_jsonl)
-    return RecordsToRead(search=cli.search_query(args), max_records=args.max_records, cap=args.search_cap)
+    return RecordsToRead(search=cli.search_query(args, build), max_records=args.max_records, cap=args.search_cap)
 
 
 def _local_records(args: argparse.Namespace, build: argparse.ArgumentParser) -> RecordsToRead:

@@ -56,7 +56,7 @@ def run(argv: list[str] | None = None) -> int:
     harvest_parser = parser()
     args = harvest_parser.parse_args(argv)
     settings = cli.zenodo_settings(args)
-    query = cli.search_query(args)
+    query = cli.search_query(args, harvest_parser)
     if args.from_export is not None:
         if args.query is not None:
             harvest_parser.error("--query cannot be applied to --from-export (the other search options can)")

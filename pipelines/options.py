@@ -6,6 +6,7 @@ import argparse
 import datetime as dt
 import os
 import re
+import urllib.parse
 
 from apache_beam.options.pipeline_options import (
     PipelineOptions,
@@ -81,6 +82,14 @@ def timestamp(text: str) -> dt.datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
 
 
+def http_url(text: str) -> str:
+    """An http(s) URL with a host: where the Zenodo or GitHub API is served."""
+    parts = urllib.parse.urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise argparse.ArgumentTypeError(f"not an http(s) URL: {text!r}")
+    return text
+
+
 def regex(text: str) -> str:
     try:
         re.compile(text)
@@ -111,8 +120,8 @@ def add_search_options(parser: argparse.ArgumentParser) -> None:
 def add_zenodo_options(parser: argparse.ArgumentParser) -> None:
     defaults = ZenodoSettings()
     group = parser.add_argument_group("Zenodo and GitHub access")
-    group.add_argument("--zenodo-url", default=defaults.zenodo_url, help="(default: %(default)s; the sandbox, a mirror...)")
-    group.add_argument("--github-url", default=defaults.github_url, help="(default: %(default)s)")
+    group.add_argument("--zenodo-url", type=http_url, default=defaults.zenodo_url, help="(default: %(default)s; the sandbox, a mirror...)")
+    group.add_argument("--github-url", type=http_url, default=defaults.github_url, help="(default: %(default)s)")
     group.add_argument(
         "--zenodo-token-file", type=argparse.FileType("r"), help=f"a file holding the access token (else ${TOKEN_VARIABLE})"
     )
@@ -164,7 +173,10 @@ def zenodo_settings(args: argparse.Namespace) -> ZenodoSettings:
     )
 
 
-def search_query(args: argparse.Namespace) -> SearchQuery:
+def search_query(args: argparse.Namespace, parser: argparse.ArgumentParser) -> SearchQuery:
+    """The search the options name; the parser's one-line error if --since is not before --until."""
+    if args.since is not None and args.until is not None and args.since >= args.until:
+        parser.error(f"--since {args.since:%Y-%m-%d %H:%M:%S %Z} is not before --until {args.until:%Y-%m-%d %H:%M:%S %Z}")
     return SearchQuery(
         query=args.query,
         type=args.type or None,

@@ -23,7 +23,8 @@ def run_cli(capsys, argv: list[str]) -> tuple[int, str]:
     "extra, expected",
     [
         (["--bogus"], "unrecognized arguments: --bogus"),
-        (["--height", "abc"], "argument --height"),
+        (["--height", "abc"], "argument --height: must be a positive integer, got 'abc'"),
+        (["--max-members", "1e3"], "argument --max-members: must be a positive integer, got '1e3'"),
         (["--height", "0"], "must be a positive integer"),
         (["--pixel-dtype", "float64"], "invalid choice"),
         (["--pixel-dtype", "uint8", "--pad", "300"], "--pad 300 does not fit --pixel-dtype uint8"),
@@ -80,6 +81,11 @@ def test_required_options_are_named(capsys, repository):
         (["--ids", "1", "--requests-per-hour", "0"], "argument --requests-per-hour: must be a positive number, got 0"),
         (["--ids", "1", "--requests-per-minute", "-1"], "argument --requests-per-minute: must be a positive number, got -1"),
         (["--ids", "1", "--retry-initial-seconds", "-1"], "argument --retry-initial-seconds: must be a positive number"),
+        (["--ids", "1", "--zenodo-url", "notaurl"], "argument --zenodo-url: not an http(s) URL: 'notaurl'"),
+        (["--ids", "1", "--github-url", "ftp://github.com"], "argument --github-url: not an http(s) URL"),
+        (["--since", "2020-01-01", "--until", "2019-06-30"],
+         "--since 2020-01-01 00:00:00 UTC is not before --until 2019-06-30 00:00:00 UTC"),
+        (["--since", "2020-01-01T10:00:00+02:00", "--until", "2020-01-01T08:00:00Z"], "is not before --until"),
     ],
 )
 def test_bad_zenodo_options(capsys, tmp_path, extra, expected):

@@ -126,7 +126,7 @@ def page(built, tmp_path_factory) -> tuple[Path, Tables]:
 def test_the_last_line_says_where_the_report_is(built, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert cli.main(["report", built + "/", "--top", "2"]) == 0  # a trailing slash still names the dataset
-    assert capsys.readouterr().out.splitlines()[-1] == f"report written to {tmp_path / 'dataset-report' / 'index.html'}"
+    assert capsys.readouterr().out.splitlines()[-1] == f"zml report: report written to {tmp_path / 'dataset-report' / 'index.html'}"
 
 
 @pytest.mark.parametrize(

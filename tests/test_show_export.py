@@ -131,10 +131,19 @@ def test_bad_input_gets_one_line_and_status_2(capsys, argv, message):
     assert status == 2 and err.startswith(f"zml {argv[0]}: error: ") and err.count("\n") == 1 and message in err, err
 
 
+@pytest.mark.parametrize("dest", [".", "images", "sub/../pngs"])
+def test_export_and_report_refuse_to_write_inside_the_dataset(capsys, built, dest):
+    before = sorted(str(p) for p in Path(built).rglob("*"))
+    for argv in (["export-png", built, str(Path(built) / dest)], ["report", built, "--dest", str(Path(built) / dest)]):
+        status, out, err = run_cli(capsys, argv)
+        assert status == 2 and out == "" and err.count("\n") == 1 and "inside the dataset" in err, err
+    assert sorted(str(p) for p in Path(built).rglob("*")) == before
+
+
 def test_export_raw_writes_one_16_bit_png_per_image_by_extension(capsys, built, tmp_path):
     status, out, _ = run_cli(capsys, ["export-png", built, str(tmp_path), "--raw"])
     examples = list(read_examples(built))
-    assert status == 0 and out.startswith(f"wrote {len(examples)} PNGs in 3 extension folders")
+    assert status == 0 and out.startswith(f"zml export-png: wrote {len(examples)} PNGs in 3 extension folders")
     assert sorted(p.relative_to(tmp_path).parts[0] for p in tmp_path.rglob("*.png")) == sorted(
         e["extension"].decode() or "none" for e in examples
     )
@@ -211,7 +220,7 @@ def test_export_all_and_the_default_limit(capsys, built, tmp_path):
     status, out, err = run_cli(capsys, ["export-png", built, str(tmp_path), "--all", "--raw"])
     n = len(list(read_examples(built)))
     assert status == 0 and err.splitlines()[0] == f"writing {n} images as raw PNGs"
-    assert len(list(tmp_path.rglob("*.png"))) == n and out.startswith(f"wrote {n} PNGs in 3 extension folders under ")
+    assert len(list(tmp_path.rglob("*.png"))) == n and out.startswith(f"zml export-png: wrote {n} PNGs in 3 extension folders under ")
 
 
 @pytest.fixture(scope="module")

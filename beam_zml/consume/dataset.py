@@ -107,6 +107,18 @@ def require_dataset(command: argparse.ArgumentParser, output: str) -> dict:
     return read_manifest(output)
 
 
+def refuse_dest_inside(command: argparse.ArgumentParser, output: str, dest: str) -> None:
+    """The command's one-line error if `dest` is the dataset `output` or a folder inside it: a reader never
+    writes into the dataset it reads (others read it too, and a rebuild's --overwrite would delete it)."""
+
+    def absolute(path: str) -> str:
+        return path.rstrip("/") if "://" in path else os.path.realpath(path)
+
+    inside, folder = absolute(dest), absolute(output)
+    if inside == folder or inside.startswith(folder + ("/" if "://" in folder else os.sep)):
+        command.error(f"{dest}: inside the dataset {output}; write somewhere else")
+
+
 def default_dest(output: str, what: str) -> str:
     """Where a command that reads `output` writes by default: ``<dataset folder name>-<what>`` in the current directory.
 

@@ -46,7 +46,12 @@ import numpy as np
 
 from beam_zml import storage
 from beam_zml.arguments import ArgumentParser, counted, positive_int
-from beam_zml.consume.dataset import image_examples, read_rows, require_dataset
+from beam_zml.consume.dataset import (
+    image_examples,
+    read_rows,
+    refuse_dest_inside,
+    require_dataset,
+)
 from beam_zml.core.imagify import PIXEL_DTYPES
 
 PROG = "zml export-png"
@@ -191,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     export = parser()
     args = export.parse_args(argv)
     manifest = require_dataset(export, args.output)
+    refuse_dest_inside(export, args.output, args.dest)
     available = count_images(args.output, args.extensions)
     limit = None if args.all else args.limit
     planned = available if limit is None else min(limit, available)
@@ -202,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     written = export_pngs(
         args.output, manifest, args.dest, limit=limit, extensions=args.extensions, raw=args.raw, progress_total=planned
     )
-    print(f"wrote {counted(sum(written.values()), 'PNG')} in {counted(len(written), 'extension folder')} under {args.dest}")
+    print(f"{PROG}: wrote {counted(sum(written.values()), 'PNG')} in {counted(len(written), 'extension folder')} under {args.dest}")
     return 0
 
 

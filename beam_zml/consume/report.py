@@ -30,6 +30,7 @@ from beam_zml.consume.dataset import (
     read_errors,
     read_manifest,
     read_rows,
+    refuse_dest_inside,
     require_dataset,
 )
 from beam_zml.core.duplicates import (
@@ -550,8 +551,10 @@ def main(argv: list[str] | None = None) -> int:
     report = parser()
     args = report.parse_args(argv)
     require_dataset(report, args.output)
+    if args.dest is not None:
+        refuse_dest_inside(report, args.output, args.dest)
     page = write_report(args.output, args.dest, args.top)
-    print(f"report written to {page if '://' in page else os.path.abspath(page)}")
+    print(f"{PROG}: report written to {page if '://' in page else os.path.abspath(page)}")
     return 0
 
 
