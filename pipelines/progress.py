@@ -127,7 +127,8 @@ def outcome(output: str, previous: dict | None) -> str:
     """The last line of a finished build: where the dataset is, records ok/failed, and where the errors are.
 
     Raises BuildFailed (its message the last line) when this run's records all failed, or when
-    reading the records to build failed (an error line of a stage in SOURCE_STAGES), naming the first error.
+    reading the records to build failed (an error line of a stage in SOURCE_STAGES), naming the first error,
+    or when the run made no image at all (its files were all skipped, or there were none), saying why.
     `previous` is the manifest a --resume run added to: only this run's counts and errors count.
     """
     manifest = read_manifest(output)
@@ -144,10 +145,23 @@ def outcome(output: str, previous: dict | None) -> str:
         else:
             what = "the only record failed" if failed == 1 else f"all {failed:,} records failed"
         raise BuildFailed(f"{what}; the first error: {_first(errors)}; errors in {where}")
+    if counts["images"] == before.get("images", 0) and ok > 0:
+        raise BuildFailed(f"no image made: {_why_no_image(counts, before)}; each file and its reason: zml ls {output} --record ID")
     return (
         f"dataset in {output}: {plural(ok, 'record')} ok, {failed:,} failed, "
         f"{plural(counts['images'], 'image')} in all; errors: {where}"
     )
+
+
+def _why_no_image(counts: dict, before: dict) -> str:
+    """What this run's files were, when none was imaged: none at all, or skipped for these reasons."""
+    seen = counts["files"]["seen"] - before.get("files", {}).get("seen", 0)
+    if seen == 0:
+        return "the records hold no file"
+    earlier = before.get("files", {}).get("skipped", {})
+    reasons = {reason: n - earlier.get(reason, 0) for reason, n in counts["files"]["skipped"].items()}
+    found = ", ".join(f"{n:,} {reason}" for reason, n in sorted(reasons.items(), key=lambda item: (-item[1], item[0])) if n > 0)
+    return f"{plural(seen, 'file')} seen, none imaged (skipped: {found})"
 
 
 def plural(count: int, noun: str) -> str:

@@ -118,6 +118,23 @@ def test_every_record_failing_ends_with_the_first_error_and_status_1(tmp_path):
     assert_one_line_exit_1(done, tmp_path / "out", f"all 2 records failed; the first error: cannot reach {url}: ")
 
 
+@pytest.mark.parametrize("files, cause", [
+    ({}, "no image made: the records hold no file"),
+    ({"logo.png": b"\x89PNG\r\n\x1a\n\0\0", "empty.py": b"", "big.txt": b"x\n" * 60},
+     "no image made: 3 files seen, none imaged (skipped: 1 binary, 1 empty, 1 too_large)"),
+])  # fmt: skip
+def test_a_build_that_makes_no_image_says_why_with_status_1(tmp_path, files, cause):
+    """The dataset is written (its rows say what each file was), but a run that made nothing is no success."""
+    repository = tmp_path / "code"
+    repository.mkdir()
+    for name, data in files.items():
+        (repository / name).write_bytes(data)
+    done = build(["--local", str(repository), "--max-file-bytes", "100"], tmp_path / "out")
+    last = done.stderr.strip().splitlines()[-1]
+    assert done.returncode == 1 and last.startswith(f"zml build: error: {cause}"), done.stderr
+    assert f"zml ls {tmp_path / 'out'} --record ID" in last and (tmp_path / "out" / "dataset.json").exists()
+
+
 def test_records_the_server_does_not_have_fail_with_status_1(tmp_path):
     with ZenodoServer() as server:
         done = build(["--ids", "5", "--zenodo-url", server.url, "--github-url", server.url], tmp_path / "out")
