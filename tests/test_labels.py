@@ -21,6 +21,7 @@ from beam_zml.consume.dataset import (
     shard_paths,
 )
 from beam_zml.core import fileinfo
+from beam_zml.core.duplicates import COPY_FACTS
 from beam_zml.core.examples import GZIP_LEVEL, tfrecord_frame
 from beam_zml.core.records import local_record_id
 from beam_zml.schemas import SCHEMA_VERSIONS
@@ -121,12 +122,14 @@ def rewrite_with_schema_1(built: str, output: Path) -> str:
         framed = []
         for serialized in _tfrecords(path):
             example = tf.train.Example.FromString(serialized)
-            for flag in fileinfo.FLAGS:
+            for flag in (*fileinfo.FLAGS, *COPY_FACTS):  # neither existed before files/ schema 2
                 del example.features.feature[flag]
             framed.append(tfrecord_frame(example.SerializeToString()))
         Path(path).write_bytes(igzip.compress(b"".join(framed), GZIP_LEVEL))
     manifest = json.loads((output / "dataset.json").read_text())
-    manifest["features"] = {name: spec for name, spec in manifest["features"].items() if name not in fileinfo.FLAGS}
+    manifest["features"] = {
+        name: spec for name, spec in manifest["features"].items() if name not in (*fileinfo.FLAGS, *COPY_FACTS)
+    }
     manifest["schemas"]["files"] = 1
     del manifest["options"]["labels"]
     (output / "dataset.json").write_text(json.dumps(manifest))
@@ -147,7 +150,7 @@ def test_a_dataset_of_schema_1_is_read_with_the_flags_unknown_and_nothing_left_o
     assert rows and all(row[flag] is None for row in rows for flag in fileinfo.FLAGS)
     assert [row["language"] for row in rows] == [row["language"] for row in read_rows(built, "files")]
     examples = list(read_examples(old))
-    assert examples and all(int(e[flag]) == -1 for e in examples for flag in fileinfo.FLAGS)
+    assert examples and all(int(e[flag]) == -1 for e in examples for flag in (*fileinfo.FLAGS, *COPY_FACTS))
     with caplog.at_level(logging.WARNING, logger="beam_zml.consume.tfdata"):
         paths = loaded_paths(old, max_images_per_repository=1000)
     assert paths == loaded_paths(built, exclude_vendored=False, exclude_generated=False)
