@@ -25,7 +25,7 @@ from beam_zml.core.examples import (
 from beam_zml.core.fileinfo import FLAGS
 from beam_zml.core.imagify import imagify
 from beam_zml.core.notes import COPIES, COUNTS, SHARD
-from beam_zml.sinks.copy_facts import WriteCopyFacts, rewrite_copies
+from beam_zml.sinks.copy_facts import WriteCopyFacts, already_rewritten, write_rewritten
 from pipelines import build_dataset
 
 TWO = {"n_copies": 2, "n_records_sharing": 1, "is_canonical": False}
@@ -42,6 +42,15 @@ def shard_of(*members: bytes) -> tuple[bytes, list[tuple[int, int]]]:
     """The members concatenated, as ItemImager writes them, and the (offset, length) of each."""
     offsets = np.cumsum([0, *map(len, members)]).tolist()
     return b"".join(members), [(offsets[i], len(m)) for i, m in enumerate(members)]
+
+
+def rewrite_copies(shard: bytes, copies: list) -> bytes | None:
+    """The shard rewritten as WriteCopyFacts does, or None if an earlier attempt rewrote it already."""
+    if already_rewritten(io.BytesIO(shard), copies):
+        return None
+    out = io.BytesIO()
+    write_rewritten(io.BytesIO(shard), copies, out)
+    return out.getvalue()
 
 
 def examples_of(path: Path) -> list[dict]:

@@ -5,7 +5,7 @@ every file's Examples are written as the only copy of their content (n_copies 1,
 is_canonical 1: beam_zml.core.duplicates.ONE_COPY). The files/ writer, which sees every copy of a
 content, then sends a COPIES note for each file whose facts differ; this step groups those notes by
 images/ shard (small tuples, never image bytes) and rewrites each such shard once: the gzip members
-of the other files are copied as they are, and only the copies' members are decompressed, given
+of the other files are copied as they are (streamed: one member in memory at a time), and only the copies' members are decompressed, given
 their facts and compressed again (beam_zml.core.examples.with_copy_facts). A shard with no copy is
 not touched, so the cost is in proportion to the duplicated images, not to the dataset.
 
@@ -16,6 +16,7 @@ copy no longer reads as written with ONE_COPY was rewritten by an earlier attemp
 from __future__ import annotations
 
 import dataclasses
+from typing import IO
 
 import apache_beam as beam
 
@@ -28,27 +29,41 @@ from beam_zml.transforms.counters import CountShuffledBytes, inc
 _PASS = ""  # the group of the notes that are not COPIES (no shard path is empty)
 
 
-def rewrite_copies(shard: bytes, copies: list[tuple[int, int, dict]]) -> bytes | None:
-    """The bytes of an images/ shard with each (offset, length, facts) member given its copy facts.
-
-    Returns None when the shard was rewritten already: its first listed member does not read as a
-    member written with ONE_COPY (beam_zml.core.examples.copy_facts_of).
-    """
-    copies = sorted(copies, key=lambda copy: copy[0])
-    offset, length, _ = copies[0]
+def already_rewritten(shard: IO[bytes], copies: list[tuple[int, int, dict]]) -> bool:
+    """Whether an earlier attempt rewrote this images/ shard: its first listed member (by offset) no longer
+    reads as a member written with ONE_COPY (beam_zml.core.examples.copy_facts_of)."""
+    offset, length, _ = min(copies, key=lambda copy: copy[0])
+    shard.seek(offset)
     try:
-        written = copy_facts_of(shard[offset : offset + length])
+        written = copy_facts_of(shard.read(length))
     except Exception:  # a member moved by an earlier rewrite: these bytes are no longer one member
-        return None
-    if written != {name: int(value) for name, value in ONE_COPY.items()}:
-        return None
-    pieces, position = [], 0
-    for offset, length, facts in copies:
-        pieces.append(shard[position:offset])
-        pieces.append(with_copy_facts(shard[offset : offset + length], facts))
+        return True
+    return written != {name: int(value) for name, value in ONE_COPY.items()}
+
+
+def write_rewritten(shard: IO[bytes], copies: list[tuple[int, int, dict]], out: IO[bytes]) -> None:
+    """Copy the images/ shard `shard` to `out` with each (offset, length, facts) member given its copy facts
+    (beam_zml.core.examples.with_copy_facts), streaming: one member in memory at a time."""
+    shard.seek(0)
+    position = 0
+    for offset, length, facts in sorted(copies, key=lambda copy: copy[0]):
+        _copy_bytes(shard, out, offset - position)
+        out.write(with_copy_facts(shard.read(length), facts))
         position = offset + length
-    pieces.append(shard[position:])
-    return b"".join(pieces)
+    _copy_bytes(shard, out, None)
+
+
+def _copy_bytes(source: IO[bytes], target: IO[bytes], n_bytes: int | None, chunk: int = 1 << 20) -> None:
+    """Copy `n_bytes` (None: all that is left) from `source` to `target`, a chunk at a time."""
+    while n_bytes is None or n_bytes > 0:
+        data = source.read(chunk if n_bytes is None else min(chunk, n_bytes))
+        if not data:
+            if n_bytes is not None:
+                raise ValueError("an images/ shard ended before a member its files/ row names")
+            return
+        target.write(data)
+        if n_bytes is not None:
+            n_bytes -= len(data)
 
 
 def _key(element):
@@ -86,7 +101,6 @@ class WriteCopyFacts(beam.PTransform):
         copies = list(values)
         path = join(self.output, shard)
         with open_read(path) as handle:
-            rewritten = rewrite_copies(handle.read(), copies)
-        if rewritten is not None:
-            write_atomically(path, lambda handle: handle.write(rewritten))
-            inc("files_given_copy_facts", len(copies))
+            if not already_rewritten(handle, copies):
+                write_atomically(path, lambda out: write_rewritten(handle, copies, out))
+                inc("files_given_copy_facts", len(copies))
