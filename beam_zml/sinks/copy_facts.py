@@ -4,10 +4,10 @@ An images/ shard is written where its files are imaged, before the build has see
 every file's Examples are written as the only copy of their content (n_copies 1, n_records_sharing 1,
 is_canonical 1: beam_zml.core.duplicates.ONE_COPY). The files/ writer, which sees every copy of a
 content, then sends a COPIES note for each file whose facts differ; this step groups those notes by
-images/ shard (small tuples, never image bytes) and rewrites each such shard once: the gzip members
-of the other files are copied as they are (streamed: one member in memory at a time), and only the copies' members are decompressed, given
-their facts and compressed again (beam_zml.core.examples.with_copy_facts). A shard with no copy is
-not touched, so the cost is in proportion to the duplicated images, not to the dataset.
+images/ shard (small tuples, never image bytes) and rewrites each such shard once, streaming it: the
+gzip members of the other files are copied as they are, and only the copies' members are
+decompressed, given their facts and compressed again (beam_zml.core.examples.with_copy_facts). A
+shard with no copy is not touched, so the cost follows the duplicated images, not the dataset.
 
 A retry is safe: the shard is replaced whole (storage.write_atomically), and a shard whose first
 copy no longer reads as written with ONE_COPY was rewritten by an earlier attempt and is left alone.
