@@ -15,7 +15,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from beam_zml.consume.dataset import read_examples, read_rows
-from beam_zml.core.duplicates import ONE_COPY
+from beam_zml.core.duplicates import COPY_FACTS, ONE_COPY
 from beam_zml.core.examples import (
     copy_facts_of,
     encode_file_images,
@@ -85,7 +85,7 @@ def test_the_step_rewrites_each_named_shard_once_and_passes_every_other_note(tmp
     (tmp_path / "images" / "x.tfrecord.gz").write_bytes(shard)
     (tmp_path / "images" / "y.tfrecord.gz").write_bytes(shard)  # no copy in it: left alone
     notes = [(SHARD, "images/x.tfrecord.gz"), (SHARD, "images/y.tfrecord.gz"), (COUNTS, {"images": 2})]
-    copies = [(COPIES, ("images/x.tfrecord.gz", *places[1], TWO))]
+    copies = [(COPIES, ("images/x.tfrecord.gz", *places[1], tuple(TWO[name] for name in COPY_FACTS)))]
     for _ in range(2):  # the second run is a retry of the whole step
         with TestPipeline() as pipeline:
             out = pipeline | beam.Create(notes + copies) | WriteCopyFacts(str(tmp_path))

@@ -31,9 +31,13 @@ def test_the_canonical_copy_is_the_lowest_record_then_path_and_there_is_one():
     assert {fact["n_records_sharing"] for fact in facts.values()} == {3}
 
 
-def test_annotate_copies_leaves_skipped_files_out():
-    rows = [row(2, "a.py", "swh:1:cnt:aa"), row(1, "b.py", "swh:1:cnt:aa"), row(1, "c.bin", "swh:1:cnt:aa", "skipped", 0)]
-    annotated = {r["path"]: r for r in duplicates.annotate_copies(rows)}
+def test_annotate_all_leaves_skipped_files_out_and_counts_each_content_apart():
+    rows = [row(2, "a.py", "swh:1:cnt:aa"), row(1, "b.py", "swh:1:cnt:aa"), row(1, "c.bin", "swh:1:cnt:aa", "skipped", 0),
+            row(3, "d.py", "swh:1:cnt:dd"), row(3, "e.py", None)]  # fmt: skip
+    annotated = {r["path"]: r for r in duplicates.annotate_all(rows)}
+    assert [r["path"] for r in duplicates.annotate_all(rows)] == [r["path"] for r in rows]
+    assert (annotated["d.py"]["n_copies"], annotated["d.py"]["is_canonical"]) == (1, True)
+    assert annotated["e.py"]["n_copies"] is None
     assert (annotated["b.py"]["is_canonical"], annotated["a.py"]["is_canonical"]) == (True, False)
     assert annotated["a.py"]["n_copies"] == 2 and annotated["a.py"]["n_records_sharing"] == 2
     assert annotated["c.bin"]["n_copies"] is annotated["c.bin"]["is_canonical"] is None

@@ -12,6 +12,7 @@ from urllib.parse import quote
 import numpy as np
 import pytest
 
+from beam_zml.consume import ls
 from beam_zml.consume.dataset import read_examples, read_rows
 from beam_zml.consume.export_png import DEFAULT_LIMIT, png_name
 from beam_zml.consume.export_png import parser as export_parser
@@ -138,6 +139,29 @@ def test_export_and_report_refuse_to_write_inside_the_dataset(capsys, built, des
         status, out, err = run_cli(capsys, argv)
         assert status == 2 and out == "" and err.count("\n") == 1 and "inside the dataset" in err, err
     assert sorted(str(p) for p in Path(built).rglob("*")) == before
+
+
+def test_export_refuses_a_dest_whose_extension_folder_is_the_dataset(capsys, repository, tmp_path):
+    """The PNGs go to DEST/<extension>/: a dataset named like an extension, exported to its parent, is refused."""
+    build_dataset.run(["--local", str(repository), "--output", str(tmp_path / "py")])
+    before = sorted(p.name for p in (tmp_path / "py").iterdir())
+    status, out, err = run_cli(capsys, ["export-png", str(tmp_path / "py"), str(tmp_path)])
+    assert status == 2 and out == "" and f"{tmp_path / 'py'}: inside the dataset" in err, err
+    assert sorted(p.name for p in (tmp_path / "py").iterdir()) == before
+
+
+def test_report_by_default_refuses_to_write_inside_the_dataset_it_is_run_in(capsys, built, monkeypatch):
+    monkeypatch.chdir(built)
+    status, out, err = run_cli(capsys, ["report", "."])
+    assert status == 2 and "inside the dataset" in err and not list(Path(built).glob("*-report")), err
+
+
+def test_ls_shows_control_characters_of_a_path_escaped():
+    rows = [{"path": "a/new\nline.py", "status": "imaged", "reason": None, "language": "Python", "n_lines": 3,
+             "n_segments": 1}, {"path": "tab\tx.c", "status": "skipped", "reason": "binary", "language": None,
+             "n_lines": 0, "n_segments": 0}]  # fmt: skip
+    lines = ls.file_lines(rows)
+    assert len(lines) == 3 and lines[1].startswith("a/new\\nline.py  imaged") and lines[2].startswith("tab\\tx.c")
 
 
 def test_export_raw_writes_one_16_bit_png_per_image_by_extension(capsys, built, tmp_path):

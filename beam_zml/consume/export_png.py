@@ -106,10 +106,15 @@ def png_name(record_id: int, path: str, segment: int) -> str:
     return f"{record_id}-{encoded[:LONGEST_NAME - 80]}~{digest}-{segment}.png"
 
 
-def count_images(output: str, extensions: set[str] | None = None) -> int:
-    """Images of `output` (of `extensions` only, if given), from files/ without reading the images."""
+def images_by_folder(output: str, extensions: set[str] | None = None) -> collections.Counter:
+    """Images of `output` (of `extensions` only, if given) per extension folder of DEST, from files/ without
+    reading the images."""
     wanted = None if extensions is None else {"" if e == NO_EXTENSION else e for e in extensions}
-    return sum(row["n_segments"] for row in read_rows(output, "files") if wanted is None or row["extension"] in wanted)
+    found: collections.Counter = collections.Counter()
+    for row in read_rows(output, "files"):
+        if row["n_segments"] and (wanted is None or row["extension"] in wanted):
+            found[row["extension"] or NO_EXTENSION] += row["n_segments"]
+    return found
 
 
 def export_pngs(
@@ -196,8 +201,10 @@ def main(argv: list[str] | None = None) -> int:
     export = parser()
     args = export.parse_args(argv)
     manifest = require_dataset(export, args.output)
-    refuse_dest_inside(export, args.output, args.dest)
-    available = count_images(args.output, args.extensions)
+    folders = images_by_folder(args.output, args.extensions)
+    for folder in ("", *folders):  # DEST itself, and each folder the PNGs go to (OUT may be DEST/py)
+        refuse_dest_inside(export, args.output, storage.join(args.dest, folder) if folder else args.dest)
+    available = sum(folders.values())
     limit = None if args.all else args.limit
     planned = available if limit is None else min(limit, available)
     kind = "raw" if args.raw else "readable"

@@ -35,6 +35,11 @@ def _short(text: str | None) -> str:
     return text if len(text) <= LONGEST_TITLE else text[: LONGEST_TITLE - 1] + "…"
 
 
+def _shown(path: str) -> str:
+    """A path as one table cell: each control character (a newline, a tab...) as Python writes it, \\n or \\xHH."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in path) if not path.isprintable() else path
+
+
 def record_lines(records: Iterable[dict]) -> list[str]:
     """The table of records/ rows: id, status, source, files, images, title (sorted by title, then id)."""
     rows = sorted(records, key=lambda r: ((r["title"] or "").casefold(), r["record_id"]))
@@ -50,7 +55,7 @@ def file_lines(files: Iterable[dict]) -> list[str]:
     rows = sorted(files, key=lambda f: f["path"])
     return table(
         ["path", "status", "language", "lines", "images"],
-        [[f["path"], f["status"] if f["status"] == "imaged" else f["reason"], f["language"] or "-", f"{f['n_lines']:,}", f"{f['n_segments']:,}"] for f in rows],
+        [[_shown(f["path"]), f["status"] if f["status"] == "imaged" else f["reason"], f["language"] or "-", f"{f['n_lines']:,}", f"{f['n_segments']:,}"] for f in rows],
         right={3, 4},
     )
 

@@ -551,9 +551,9 @@ def main(argv: list[str] | None = None) -> int:
     report = parser()
     args = report.parse_args(argv)
     require_dataset(report, args.output)
-    if args.dest is not None:
-        refuse_dest_inside(report, args.output, args.dest)
-    page = write_report(args.output, args.dest, args.top)
+    dest = args.dest or default_dest(args.output, "report")
+    refuse_dest_inside(report, args.output, dest)  # the default too: run inside OUT, ./NAME-report is in OUT
+    page = write_report(args.output, dest, args.top)
     print(f"{PROG}: report written to {page if '://' in page else os.path.abspath(page)}")
     return 0
 

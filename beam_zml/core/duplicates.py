@@ -16,7 +16,7 @@ bytes); the build writes them into files/ and into the file's Examples
 from __future__ import annotations
 
 import collections
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Sequence
 
 from beam_zml.core.splits import SPLITS
 
@@ -36,47 +36,47 @@ def is_copy_candidate(row: dict) -> bool:
     return row["status"] == "imaged" and bool(row.get("swhid"))
 
 
+NO_FACTS = dict.fromkeys(COPY_FACTS)  # the facts of a row that takes no part: skipped, or without a SWHID
+
+
 def copy_facts(copies: Iterable[Copy]) -> dict[Copy, dict]:
     """The facts each copy of ONE content carries in files/.
 
     `copies` are the (record_id, path) of every imaged file with that SWHID. Returns, for
     each copy, {"n_copies": files with this content, "n_records_sharing": distinct records
     that hold it, "is_canonical": True for exactly one copy, the first by `copy_order`}.
+    Copies with equal facts share one dict (ONE_COPY for a content found once), so that a
+    run's rows cost memory per content, not per file: read the dicts, never change them.
     """
     copies = sorted(set(copies), key=copy_order)
+    if len(copies) == 1:
+        return {copies[0]: ONE_COPY}
     n_records = len({record_id for record_id, _ in copies})
-    return {
-        copy: {"n_copies": len(copies), "n_records_sharing": n_records, "is_canonical": index == 0}
-        for index, copy in enumerate(copies)
-    }
+    canonical = {"n_copies": len(copies), "n_records_sharing": n_records, "is_canonical": True}
+    other = {**canonical, "is_canonical": False}
+    return {copy: canonical if index == 0 else other for index, copy in enumerate(copies)}
 
 
-def annotate_copies(rows: Iterable[dict]) -> list[dict]:
-    """files/ rows of ONE content (same SWHID) with n_copies, n_records_sharing and is_canonical set.
-
-    Rows that are not copy candidates (skipped files) get None for all three.
-    """
-    rows = list(rows)
-    facts = copy_facts((row["record_id"], row["path"]) for row in rows if is_copy_candidate(row))
-    empty = dict.fromkeys(COPY_FACTS)
-    return [{**row, **facts.get((row["record_id"], row["path"]), empty)} for row in rows]
+def facts_of_rows(rows: Sequence[dict]) -> list[dict]:
+    """The copy facts (`copy_facts`) of each files/ row, in the order given; NO_FACTS for a row that is not a
+    copy candidate. The dicts are shared between rows: read them, never change them."""
+    by_content = collections.defaultdict(list)
+    for index, row in enumerate(rows):
+        if is_copy_candidate(row):
+            by_content[row["swhid"]].append(index)
+    found = [NO_FACTS] * len(rows)
+    for indices in by_content.values():
+        facts = copy_facts((rows[i]["record_id"], rows[i]["path"]) for i in indices)
+        for i in indices:
+            found[i] = facts[(rows[i]["record_id"], rows[i]["path"])]
+    return found
 
 
 def annotate_all(rows: Iterable[dict]) -> list[dict]:
-    """Every files/ row of a dataset with n_copies, n_records_sharing and is_canonical (see `annotate_copies`),
-    in the order given."""
+    """Every files/ row of a dataset with n_copies, n_records_sharing and is_canonical (`facts_of_rows`), as new
+    dicts, in the order given."""
     rows = list(rows)
-    by_content = collections.defaultdict(list)
-    for index, row in enumerate(rows):
-        by_content[row.get("swhid")].append(index)
-    annotated: list[dict] = [{}] * len(rows)
-    for swhid, indices in by_content.items():
-        group = annotate_copies(rows[i] for i in indices) if swhid else [
-            {**rows[i], **dict.fromkeys(COPY_FACTS)} for i in indices
-        ]
-        for i, row in zip(indices, group):
-            annotated[i] = row
-    return annotated
+    return [{**row, **facts} for row, facts in zip(rows, facts_of_rows(rows))]
 
 
 def kept_copies(rows: Iterable[dict], rank: Callable[[int], int] | None = None) -> set[Copy]:

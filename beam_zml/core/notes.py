@@ -16,7 +16,7 @@ RECORDS = "records"  # a records/ row (the sink's folder name)
 ERRORS = "errors"  # an error row, after the records are grouped (the sink's folder name)
 FILES = "files"  # a files/ row, after the records are grouped (the sink's folder name)
 COUNTS = "counts"  # {name: count} of beam_zml.core.counts, summed into dataset.json
-COPIES = "copies"  # (images shard, offset, length, copy facts): a file's gzip member in its shard, and its facts
+COPIES = "copies"  # (images shard, offset, length, facts in COPY_FACTS' order): a file's gzip member and its facts
 
 # The key of an imaged files/ row that says where its Examples are until its facts reach them:
 # (images shard, byte offset, byte length) of the file's gzip member. Not a files/ field: the

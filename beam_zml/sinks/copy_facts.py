@@ -70,7 +70,7 @@ def _key(element):
     kind, value = element
     if kind == COPIES:
         shard, offset, length, facts = value
-        return shard, (offset, length, {name: facts[name] for name in COPY_FACTS})
+        return shard, (offset, length, dict(zip(COPY_FACTS, facts)))
     return _PASS, element
 
 

@@ -26,7 +26,7 @@ from typing import IO
 import apache_beam as beam
 import fastavro
 
-from beam_zml.core.duplicates import COPY_FACTS, ONE_COPY, annotate_all
+from beam_zml.core.duplicates import COPY_FACTS, ONE_COPY, facts_of_rows
 from beam_zml.core.notes import COPIES, ERRORS, FILES, IMAGE_MEMBER, RECORDS, SHARD
 from beam_zml.schemas import load_schema
 from beam_zml.storage import join, write_atomically
@@ -118,18 +118,20 @@ class _FilesWriter:
     """files/ rows, each with its copy facts, sorted by (record_id, path) so a retry writes the same rows.
 
     Returns a (COPIES, (images shard, offset, length, facts)) note for each imaged file whose facts are not
-    ONE_COPY's, the facts its Examples were written with (beam_zml.sinks.copy_facts rewrites them).
+    ONE_COPY's, the facts its Examples were written with (beam_zml.sinks.copy_facts rewrites them); facts
+    as a tuple in COPY_FACTS' order. Each row is joined to its facts only as it is written: a shard's rows
+    are held once.
     """
 
     def __call__(self, handle, rows: Iterable[dict]) -> list[tuple[str, tuple]]:
-        rows = sorted(annotate_all(rows), key=lambda row: (row["record_id"], row["path"]))
-        _AvroWriter("file")(handle, rows)  # without IMAGE_MEMBER: not a field of the schema
-        copies = []
-        for row in rows:
-            facts = {name: row[name] for name in COPY_FACTS}
-            if IMAGE_MEMBER in row and facts != ONE_COPY:
-                copies.append((COPIES, (*row[IMAGE_MEMBER], facts)))
-        return copies
+        rows = sorted(rows, key=lambda row: (row["record_id"], row["path"]))
+        facts = facts_of_rows(rows)
+        _AvroWriter("file")(handle, ({**row, **fact} for row, fact in zip(rows, facts)))  # IMAGE_MEMBER: no field
+        return [
+            (COPIES, (*row[IMAGE_MEMBER], tuple(fact[name] for name in COPY_FACTS)))
+            for row, fact in zip(rows, facts)
+            if IMAGE_MEMBER in row and fact != ONE_COPY
+        ]
 
 
 def errors_sink(n_shards: int = 1) -> RowSink:
