@@ -172,7 +172,7 @@ def _run(argv: list[str] | None, save_main_session: bool = False) -> tuple[beam.
         notes
         | "BuildRecordRows" >> BuildRecordRows()
         | "WriteRows" >> WriteRows(output.path, sinks, tag)
-        | "WriteCopyFacts" >> WriteCopyFacts(output.path)
+        | "WriteCopyFacts" >> WriteCopyFacts(imager.shards)
         | "WriteManifest" >> WriteManifest(output.path, recorded_options, run_info, output.previous)
     )
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import apache_beam as beam
 import numpy as np
+import pytest
 import tensorflow as tf
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
@@ -24,8 +25,9 @@ from beam_zml.core.examples import (
 )
 from beam_zml.core.fileinfo import FLAGS
 from beam_zml.core.imagify import imagify
-from beam_zml.core.notes import COPIES, COUNTS, SHARD
+from beam_zml.core.notes import COPIES, COUNTS, SHARD, image_member, unpack_image_member
 from beam_zml.sinks.copy_facts import WriteCopyFacts, already_rewritten, write_rewritten
+from beam_zml.sinks.write_shards import ItemShards
 from pipelines import build_dataset
 
 TWO = {"n_copies": 2, "n_records_sharing": 1, "is_canonical": False}
@@ -82,17 +84,19 @@ def test_the_step_rewrites_each_named_shard_once_and_passes_every_other_note(tmp
     (tmp_path / "images").mkdir()
     members = [member("a.py", 10), member("b.py", 100)]
     shard, places = shard_of(*members)
-    (tmp_path / "images" / "x.tfrecord.gz").write_bytes(shard)
-    (tmp_path / "images" / "y.tfrecord.gz").write_bytes(shard)  # no copy in it: left alone
-    notes = [(SHARD, "images/x.tfrecord.gz"), (SHARD, "images/y.tfrecord.gz"), (COUNTS, {"images": 2})]
-    copies = [(COPIES, ("images/x.tfrecord.gz", *places[1], tuple(TWO[name] for name in COPY_FACTS)))]
+    x, y = ItemShards(str(tmp_path)).name(7, 0, 2), ItemShards(str(tmp_path)).name(7, 1, 2)
+    (tmp_path / x).write_bytes(shard)
+    (tmp_path / y).write_bytes(shard)  # no copy in it: left alone
+    notes = [(SHARD, x), (SHARD, y), (COUNTS, {"images": 2})]
+    shards = ItemShards(str(tmp_path))
+    copies = [(COPIES, (7, image_member(0, 2, *places[1]), tuple(TWO[name] for name in COPY_FACTS)))]
     for _ in range(2):  # the second run is a retry of the whole step
         with TestPipeline() as pipeline:
-            out = pipeline | beam.Create(notes + copies) | WriteCopyFacts(str(tmp_path))
+            out = pipeline | beam.Create(notes + copies) | WriteCopyFacts(shards)
             assert_that(out, equal_to(notes))
-        assert (tmp_path / "images" / "y.tfrecord.gz").read_bytes() == shard
-        x = (tmp_path / "images" / "x.tfrecord.gz").read_bytes()
-        assert x.startswith(members[0]) and copy_facts_of(x[len(members[0]):]) == {k: int(v) for k, v in TWO.items()}
+        assert (tmp_path / y).read_bytes() == shard
+        rewritten = (tmp_path / x).read_bytes()
+        assert rewritten.startswith(members[0]) and copy_facts_of(rewritten[len(members[0]):]) == {k: int(v) for k, v in TWO.items()}
 
 
 def test_copies_in_a_tar_a_zip_and_a_folder_carry_their_facts_in_every_example(tmp_path):
@@ -130,3 +134,11 @@ def test_copies_in_a_tar_a_zip_and_a_folder_carry_their_facts_in_every_example(t
     assert sum(seen.values()) == sum(r["n_segments"] for r in rows.values()) == 4 * 2 + 4  # shared.py: two images each
     canonical = [r for r in by_path["shared.py"] if r["is_canonical"]]
     assert [(r["record_id"], r["path"]) for r in canonical] == [min((r["record_id"], r["path"]) for r in by_path["shared.py"])]
+
+
+def test_a_files_row_finds_its_member_through_one_packed_int():
+    for place in [(0, 1, 0, 1), (128, 129, 2**40 - 1, 2**32 - 1), (2**24 - 1, 2**24 - 1, 12_345, 678)]:
+        assert unpack_image_member(image_member(*place)) == place
+    for place in [(2**24, 1, 0, 1), (0, 1, 2**40, 1), (0, 1, 0, -1)]:
+        with pytest.raises(ValueError, match="does not fit"):
+            image_member(*place)

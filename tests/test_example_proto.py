@@ -132,3 +132,16 @@ def test_parse_example_reads_back_what_tensorflow_writes(record_id, path, text, 
     assert example_proto.parse_example(tensorflow_example(values).SerializeToString()) == values
     with pytest.raises(ValueError):
         example_proto.parse_example(tensorflow_example(values).SerializeToString()[:-1])
+
+
+def test_one_replacer_over_examples_of_several_layouts_gives_what_the_walk_gives():
+    """The layout learnt from the first Example serves the next ones that fit it; the others are walked."""
+    examples = []
+    for record_id, path, text, dtype, extension, language, swhid, flags in CASES:
+        images, n_lines = imagify(text.encode("utf-8"), dtype=dtype)
+        examples += frames(encode_file_images(record_id=record_id, path=path, images=images, n_lines=n_lines,
+                                              extension=extension, language=language, swhid=swhid, flags=flags))
+    values = {"n_copies": 300, "n_records_sharing": 2, "is_canonical": 0}
+    replace = example_proto.Int64Replacer(values, frozenset({"image", "n_lines", "segment"}))
+    assert len(examples) > 10
+    assert [replace(data) for data in examples] == [example_proto.replace_int64_features(data, values) for data in examples]

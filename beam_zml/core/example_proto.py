@@ -107,31 +107,85 @@ def replace_int64_features(data: bytes | memoryview, values: dict[str, int]) -> 
     whose only field is its Features, with every key of `values` among its entries (as this module writes
     them). Raises ValueError otherwise.
     """
-    view = memoryview(data)  # entries are sliced, never copied: one of them is the image
-    wanted = {key.encode("utf-8"): value for key, value in values.items()}
-    if not view or view[0] != _LENGTH_DELIMITED_1[0]:
-        raise ValueError("not an Example of Features alone")
-    size, offset = _read_varint(view, 1)
-    if offset + size != len(view):
-        raise ValueError("not an Example of Features alone")
-    entries: list[bytes | memoryview] = []
-    found = 0
-    while offset < len(view):
-        body_size, body = _read_varint(view, offset + 1)
-        end = body + body_size
-        if view[offset] != _LENGTH_DELIMITED_1[0] or end > len(view) or view[body] != _LENGTH_DELIMITED_1[0]:
-            raise ValueError("malformed feature entry in an Example")
-        key_size, key_start = _read_varint(view, body + 1)
-        key = view[key_start : key_start + key_size].tobytes()
-        if key in wanted:
-            entries.append(int64_entry(key.decode("utf-8"), wanted[key]))
-            found += 1
-        else:
-            entries.append(view[offset:end])
-        offset = end
-    if found != len(wanted):
-        raise ValueError(f"Example lacks some of the features {sorted(values)}")
-    return b"".join(example(entries, sum(map(len, entries))))
+    return Int64Replacer(values)(data)
+
+
+class Int64Replacer:
+    """`replace_int64_features` for a run of Examples that share their layout: the Examples of one file.
+
+    The first Example is walked entry by entry; from it the replacer learns the layout: runs of entries
+    whose bytes every Example repeats (compared, then replaced as a whole) and the entries of
+    `per_example` keys, whose bytes differ (the image, its line count, its segment: kept as they are).
+    The next Examples are checked against that layout in a few slices; one that does not fit it is
+    walked entry by entry instead. Either way the result is the same bytes.
+    """
+
+    def __init__(self, values: dict[str, int], per_example: frozenset[str] = frozenset()):
+        self._values = {key.encode("utf-8"): value for key, value in values.items()}
+        self._per_example = {key.encode("utf-8") for key in per_example}
+        self._layout: list[tuple[bytes, bytes | None]] | None = None  # (bytes repeated, replacement) or (key prefix, None)
+
+    def __call__(self, data: bytes | memoryview) -> bytes:
+        view = memoryview(data)  # entries are sliced, never copied: one of them is the image
+        if not view or view[0] != _LENGTH_DELIMITED_1[0]:
+            raise ValueError("not an Example of Features alone")
+        size, offset = _read_varint(view, 1)
+        if offset + size != len(view):
+            raise ValueError("not an Example of Features alone")
+        entries = self._replace_as_learnt(view, offset) if self._layout is not None else None
+        if entries is None:
+            entries = self._walk(view, offset)
+        return b"".join(example(entries, sum(map(len, entries))))
+
+    def _walk(self, view: memoryview, offset: int) -> list:
+        """The entries with the values replaced, found one by one; learns the layout if none is known yet."""
+        entries: list[bytes | memoryview] = []
+        layout: list[tuple[bytes, bytes | None]] = []
+        found = 0
+        while offset < len(view):
+            body_size, body = _read_varint(view, offset + 1)
+            end = body + body_size
+            if view[offset] != _LENGTH_DELIMITED_1[0] or end > len(view) or view[body] != _LENGTH_DELIMITED_1[0]:
+                raise ValueError("malformed feature entry in an Example")
+            key_size, key_start = _read_varint(view, body + 1)
+            key = view[key_start : key_start + key_size].tobytes()
+            original = view[offset:end]
+            if key in self._per_example:
+                entries.append(original)
+                layout.append((bytes(view[body : key_start + key_size]), None))
+            else:
+                entries.append(int64_entry(key.decode("utf-8"), self._values[key]) if key in self._values else original)
+                found += key in self._values
+                if layout and layout[-1][1] is not None:  # runs of repeated entries are one piece
+                    layout[-1] = (layout[-1][0] + original.tobytes(), layout[-1][1] + bytes(entries[-1]))
+                else:
+                    layout.append((original.tobytes(), bytes(entries[-1])))
+            offset = end
+        if found != len(self._values):
+            raise ValueError(f"Example lacks some of the features {sorted(key.decode() for key in self._values)}")
+        if self._layout is None:
+            self._layout = layout
+        return entries
+
+    def _replace_as_learnt(self, view: memoryview, offset: int) -> list | None:
+        """The entries with the values replaced if the Example fits the learnt layout, else None."""
+        entries: list[bytes | memoryview] = []
+        for repeated, replacement in self._layout:
+            if replacement is not None:
+                end = offset + len(repeated)
+                if view[offset:end] != repeated:
+                    return None
+                entries.append(replacement)
+            else:  # an entry of its own: tag, length, then the key prefix learnt
+                if offset >= len(view) or view[offset] != _LENGTH_DELIMITED_1[0]:
+                    return None
+                body_size, body = _read_varint(view, offset + 1)
+                end = body + body_size
+                if end > len(view) or view[body : body + len(repeated)] != repeated:
+                    return None
+                entries.append(view[offset:end])
+            offset = end
+        return entries if offset == len(view) else None
 
 
 def parse_example(data: bytes) -> dict[str, bytes | int]:

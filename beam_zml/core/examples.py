@@ -39,6 +39,7 @@ FEATURES = {
     "n_records_sharing": ("int64", "records of the run holding those files, or -1"),
     "is_canonical": ("int64", "1 for the one copy of its content that counts (lowest record_id, then path), 0 for the others, or -1"),
 }
+PER_IMAGE = frozenset({"image", "n_lines", "segment"})  # the features in which the Examples of one file differ
 # What a feature missing from an Example (one written before the feature existed) reads as.
 DEFAULTS = dict.fromkeys((*FLAGS, *COPY_FACTS), -1)
 
@@ -121,7 +122,7 @@ def with_copy_facts(member: bytes, copies: dict[str, int | bool]) -> bytes:
     Only the three features change; the result equals the member `encode_file_images` would have written
     with `copies`. Raises ValueError (or isal's error) if `member` is not such a gzip member.
     """
-    values = {name: int(copies[name]) for name in COPY_FACTS}
+    replace = example_proto.Int64Replacer({name: int(copies[name]) for name in COPY_FACTS}, PER_IMAGE)
     raw = memoryview(igzip.decompress(member))
     framed, offset = [], 0
     while offset < len(raw):
@@ -131,7 +132,7 @@ def with_copy_facts(member: bytes, copies: dict[str, int | bool]) -> bytes:
         start, end = offset + 12, offset + 12 + length
         if end + 4 > len(raw):
             raise ValueError("truncated TFRecord frame")
-        framed.append(tfrecord_frame(example_proto.replace_int64_features(raw[start:end], values)))
+        framed.append(tfrecord_frame(replace(raw[start:end])))
         offset = end + 4
     return igzip.compress(b"".join(framed), GZIP_LEVEL, mtime=0)
 

@@ -22,7 +22,8 @@ import apache_beam as beam
 
 from beam_zml.core.duplicates import COPY_FACTS, ONE_COPY
 from beam_zml.core.examples import copy_facts_of, with_copy_facts
-from beam_zml.core.notes import COPIES
+from beam_zml.core.notes import COPIES, unpack_image_member
+from beam_zml.sinks.write_shards import ItemShards
 from beam_zml.storage import join, open_read, write_atomically
 from beam_zml.transforms.counters import CountShuffledBytes, inc
 
@@ -66,12 +67,6 @@ def _copy_bytes(source: IO[bytes], target: IO[bytes], n_bytes: int | None, chunk
             n_bytes -= len(data)
 
 
-def _key(element):
-    kind, value = element
-    if kind == COPIES:
-        shard, offset, length, facts = value
-        return shard, (offset, length, dict(zip(COPY_FACTS, facts)))
-    return _PASS, element
 
 
 @dataclasses.dataclass
@@ -82,16 +77,24 @@ class WriteCopyFacts(beam.PTransform):
     (the manifest) runs after every shard is final.
     """
 
-    output: str
+    shards: ItemShards
 
     def expand(self, notes):
         return (
             notes
-            | "KeyByImagesShard" >> beam.Map(_key)
+            | "KeyByImagesShard" >> beam.Map(self._key)
             | CountShuffledBytes("GroupByImagesShard")
             | "GroupByImagesShard" >> beam.GroupByKey()
             | "RewriteCopies" >> beam.FlatMap(self._rewrite)
         )
+
+    def _key(self, element):
+        kind, value = element
+        if kind != COPIES:
+            return _PASS, element
+        record_id, member, facts = value
+        index, count, offset, length = unpack_image_member(member)
+        return self.shards.name(record_id, index, count), (offset, length, dict(zip(COPY_FACTS, facts)))
 
     def _rewrite(self, element):
         shard, values = element
@@ -99,7 +102,7 @@ class WriteCopyFacts(beam.PTransform):
             yield from values
             return
         copies = list(values)
-        path = join(self.output, shard)
+        path = join(self.shards.output, shard)
         with open_read(path) as handle:
             if not already_rewritten(handle, copies):
                 write_atomically(path, lambda out: write_rewritten(handle, copies, out))

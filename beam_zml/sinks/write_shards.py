@@ -117,7 +117,7 @@ def _content_key(row: dict) -> str:
 class _FilesWriter:
     """files/ rows, each with its copy facts, sorted by (record_id, path) so a retry writes the same rows.
 
-    Returns a (COPIES, (images shard, offset, length, facts)) note for each imaged file whose facts are not
+    Returns a (COPIES, (record_id, IMAGE_MEMBER value, facts)) note for each imaged file whose facts are not
     ONE_COPY's, the facts its Examples were written with (beam_zml.sinks.copy_facts rewrites them); facts
     as a tuple in COPY_FACTS' order. Each row is joined to its facts only as it is written: a shard's rows
     are held once.
@@ -128,7 +128,7 @@ class _FilesWriter:
         facts = facts_of_rows(rows)
         _AvroWriter("file")(handle, ({**row, **fact} for row, fact in zip(rows, facts)))  # IMAGE_MEMBER: no field
         return [
-            (COPIES, (*row[IMAGE_MEMBER], tuple(fact[name] for name in COPY_FACTS)))
+            (COPIES, (row["record_id"], row[IMAGE_MEMBER], tuple(fact[name] for name in COPY_FACTS)))
             for row, fact in zip(rows, facts)
             if IMAGE_MEMBER in row and fact != ONE_COPY
         ]
@@ -200,9 +200,13 @@ class ItemShards:
     output: str
     run_tag: str = ""
 
+    def name(self, record_id: int, index: int, count: int) -> str:
+        """The path, relative to the output, of the images shard of work item `index` (of `count`) of `record_id`."""
+        return f"images/{shard_prefix('images', self.run_tag)}-{record_id}-{index:05d}-of-{count:05d}.tfrecord.gz"
+
     def write_images(self, record_id: int, index: int, count: int, write: Callable[[IO[bytes]], object]) -> str:
         """Write the images shard of work item `index` (of `count`) of `record_id` through `write(handle)` (gzip
         members, concatenated); return its path relative to the output."""
-        shard = f"images/{shard_prefix('images', self.run_tag)}-{record_id}-{index:05d}-of-{count:05d}.tfrecord.gz"
+        shard = self.name(record_id, index, count)
         write_atomically(join(self.output, shard), write)
         return shard

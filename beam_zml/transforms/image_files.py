@@ -21,7 +21,7 @@ from beam_zml.core.counts import file_counts
 from beam_zml.core.errors import error_row
 from beam_zml.core.examples import empty_gzip
 from beam_zml.core.imaging import ImageSettings, file_row, image_file
-from beam_zml.core.notes import ERROR, IMAGE_MEMBER, ROWS, SHARD
+from beam_zml.core.notes import ERROR, IMAGE_MEMBER, ROWS, SHARD, image_member
 from beam_zml.sources.repository import (
     Limits,
     Listing,
@@ -93,7 +93,7 @@ class ItemImager:
 
         images = self.shards.write_images(record_id, index, count, write_images)
         for row, offset, length in written:
-            row[IMAGE_MEMBER] = (images, offset, length)
+            row[IMAGE_MEMBER] = image_member(index, count, offset, length)
         counts: collections.Counter = collections.Counter()
         for row in rows:
             counts.update(file_counts(row))
