@@ -266,7 +266,7 @@ def counter_totals(result) -> dict[str, int]:
 
 def main(argv: list[str] | None = None) -> int:
     """`zml build`: 0 with a last line saying where the dataset is; 1 with one line naming the cause when
-    every record failed or the records could not all be read; 2 for bad input."""
+    every record failed, the records could not all be read, or no image was made; 2 for bad input."""
     logging.basicConfig(level=logging.WARNING)
     progress.hide_harmless_beam_warnings()
     result, args, output = _run(argv)

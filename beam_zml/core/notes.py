@@ -21,8 +21,8 @@ COPIES = "copies"  # (record_id, IMAGE_MEMBER value, facts in COPY_FACTS' order)
 # The key of an imaged files/ row that says where its Examples are until its facts reach them: its work
 # item (index, count: which images/ shard) and the byte offset and length of its gzip member there, packed
 # into one int by `image_member`. Not a files/ field: the files/ sink drops it (fastavro writes the schema's
-# fields only). One int, because every row carries it through two shuffles: a decoded tuple of a path and
-# two ints cost about 290 bytes a row once decoded, a sixth of the row, and this int about 100.
+# fields only). One int, because every row carries it through two shuffles: decoded, a tuple of the shard's
+# path and two ints costs a row about 290 bytes, this int about 100.
 IMAGE_MEMBER = "_image_member"
 _BITS = (24, 24, 40, 32)  # index, count, offset, length: items per record, bytes of a shard and of a member
 

@@ -67,8 +67,6 @@ def _copy_bytes(source: IO[bytes], target: IO[bytes], n_bytes: int | None, chunk
             n_bytes -= len(data)
 
 
-
-
 @dataclasses.dataclass
 class WriteCopyFacts(beam.PTransform):
     """(kind, value) notes -> the same notes without the COPIES, once every copy's Examples carry its facts.
