@@ -129,7 +129,8 @@ def outcome(output: str, previous: dict | None) -> str:
     Raises BuildFailed (its message the last line) when this run's records all failed, or when
     reading the records to build failed (an error line of a stage in SOURCE_STAGES), naming the first error,
     or when the run made no image at all (its files were all skipped, or there were none), saying why.
-    `previous` is the manifest a --resume run added to: only this run's counts and errors count.
+    `previous` is the manifest a --resume run added to: only this run's counts and errors count, and the line
+    names this run's records and images, then the dataset's totals.
     """
     manifest = read_manifest(output)
     counts = manifest["counts"]
@@ -145,15 +146,18 @@ def outcome(output: str, previous: dict | None) -> str:
         else:
             what = "the only record failed" if failed == 1 else f"all {failed:,} records failed"
         raise BuildFailed(f"{what}; the first error: {_first(errors)}; errors in {where}")
-    if counts["images"] == before.get("images", 0) and ok > 0:
-        raise BuildFailed(f"no image made: {_why_no_image(counts, before)}; each file and its reason: zml ls {output} --record ID")
-    return (
-        f"dataset in {output}: {plural(ok, 'record')} ok, {failed:,} failed, "
-        f"{plural(counts['images'], 'image')} in all; errors: {where}"
+    images = counts["images"] - before.get("images", 0)
+    if images == 0 and ok > 0:
+        raise BuildFailed(f"no image made: {_why_no_image(counts, before, output)}")
+    if previous is None:
+        return f"dataset in {output}: {plural(ok, 'record')} ok, {failed:,} failed, {plural(images, 'image')} in all; errors: {where}"
+    return (  # a resumed run: what it added, then the dataset's totals, each named so
+        f"dataset in {output}: this run {plural(ok, 'record')} ok, {failed:,} failed, {plural(images, 'image')}; "
+        f"in all {plural(counts['records']['total'], 'record')}, {plural(counts['images'], 'image')}; errors: {where}"
     )
 
 
-def _why_no_image(counts: dict, before: dict) -> str:
+def _why_no_image(counts: dict, before: dict, output: str) -> str:
     """What this run's files were, when none was imaged: none at all, or skipped for these reasons."""
     seen = counts["files"]["seen"] - before.get("files", {}).get("seen", 0)
     if seen == 0:
@@ -161,7 +165,7 @@ def _why_no_image(counts: dict, before: dict) -> str:
     earlier = before.get("files", {}).get("skipped", {})
     reasons = {reason: n - earlier.get(reason, 0) for reason, n in counts["files"]["skipped"].items()}
     found = ", ".join(f"{n:,} {reason}" for reason, n in sorted(reasons.items(), key=lambda item: (-item[1], item[0])) if n > 0)
-    return f"{plural(seen, 'file')} seen, none imaged (skipped: {found})"
+    return f"{plural(seen, 'file')} seen, none imaged (skipped: {found}); each file and its reason: zml ls {output} --record ID"
 
 
 def plural(count: int, noun: str) -> str:

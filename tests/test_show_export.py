@@ -150,6 +150,18 @@ def test_export_refuses_a_dest_whose_extension_folder_is_the_dataset(capsys, rep
     assert sorted(p.name for p in (tmp_path / "py").iterdir()) == before
 
 
+@pytest.mark.parametrize("command", ["export-png", "report"])
+def test_a_dest_that_cannot_be_written_is_one_line_and_status_2(capsys, built, tmp_path, command):
+    (tmp_path / "a-file").write_text("mine")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere" / "at-all")
+    for dest in (tmp_path / "a-file" / "x", tmp_path / "dangling"):
+        argv = ["export-png", built, str(dest)] if command == "export-png" else ["report", built, "--dest", str(dest)]
+        status, out, err = run_cli(capsys, argv)
+        last = err.strip().splitlines()[-1]  # export-png has said what it is writing first
+        assert status == 2 and "Traceback" not in err and last.startswith(f"zml {command}: error: {dest}: cannot write"), err
+    assert (tmp_path / "a-file").read_text() == "mine"
+
+
 def test_report_by_default_refuses_to_write_inside_the_dataset_it_is_run_in(capsys, built, monkeypatch):
     monkeypatch.chdir(built)
     status, out, err = run_cli(capsys, ["report", "."])

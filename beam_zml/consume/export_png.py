@@ -212,9 +212,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"writing {planned:,} of {counted(available, 'image')} as {kind} PNGs (--limit N for more, --all for every one)", file=sys.stderr)
     else:
         print(f"writing {counted(planned, 'image')} as {kind} PNGs", file=sys.stderr)
-    written = export_pngs(
-        args.output, manifest, args.dest, limit=limit, extensions=args.extensions, raw=args.raw, progress_total=planned
-    )
+    try:
+        written = export_pngs(
+            args.output, manifest, args.dest, limit=limit, extensions=args.extensions, raw=args.raw, progress_total=planned
+        )
+    except OSError as error:  # DEST under a file, a dangling link, no permission: bad input, one line
+        export.error(f"{args.dest}: cannot write the PNGs there: {error}")
     print(f"{PROG}: wrote {counted(sum(written.values()), 'PNG')} in {counted(len(written), 'extension folder')} under {args.dest}")
     return 0
 

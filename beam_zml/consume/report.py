@@ -553,7 +553,10 @@ def main(argv: list[str] | None = None) -> int:
     require_dataset(report, args.output)
     dest = args.dest or default_dest(args.output, "report")
     refuse_dest_inside(report, args.output, dest)  # the default too: run inside OUT, ./NAME-report is in OUT
-    page = write_report(args.output, dest, args.top)
+    try:
+        page = write_report(args.output, dest, args.top)
+    except OSError as error:  # DEST under a file, a dangling link, no permission: bad input, one line
+        report.error(f"{dest}: cannot write the report there: {error}")
     print(f"{PROG}: report written to {page if '://' in page else os.path.abspath(page)}")
     return 0
 
