@@ -84,17 +84,18 @@ def timestamp(text: str) -> dt.datetime:
 
 def http_url(text: str) -> str:
     """An http(s) URL with a host, a valid port if any, no space and no user or password in it: where the
-    Zenodo or GitHub API is served (a token goes in --zenodo-token-file, never in a URL)."""
+    Zenodo or GitHub API is served (a token goes in --zenodo-token-file, never in a URL). The errors show
+    the URL without its user and password."""
+    shown = re.sub(r"(//)[^/@]*@", r"\1", text)
     try:
         parts = urllib.parse.urlsplit(text)
         parts.port  # noqa: B018  raises ValueError for a port out of range or not a number
     except ValueError as error:
-        raise argparse.ArgumentTypeError(f"not an http(s) URL ({error}): {text!r}") from None
+        raise argparse.ArgumentTypeError(f"not an http(s) URL ({error}): {shown!r}") from None
     if parts.username is not None or parts.password is not None:
-        shown = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
         raise argparse.ArgumentTypeError(f"a user or password in the URL is never sent: {shown!r} (for Zenodo, --zenodo-token-file)")
     if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in text):
-        raise argparse.ArgumentTypeError(f"not an http(s) URL: {text!r}")
+        raise argparse.ArgumentTypeError(f"not an http(s) URL: {shown!r}")
     return text
 
 
