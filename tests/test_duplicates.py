@@ -31,11 +31,12 @@ def test_the_canonical_copy_is_the_lowest_record_then_path_and_there_is_one():
     assert {fact["n_records_sharing"] for fact in facts.values()} == {3}
 
 
-def test_annotate_all_leaves_skipped_files_out_and_counts_each_content_apart():
+def test_facts_of_rows_leave_skipped_files_out_and_count_each_content_apart():
     rows = [row(2, "a.py", "swh:1:cnt:aa"), row(1, "b.py", "swh:1:cnt:aa"), row(1, "c.bin", "swh:1:cnt:aa", "skipped", 0),
             row(3, "d.py", "swh:1:cnt:dd"), row(3, "e.py", None)]  # fmt: skip
-    annotated = {r["path"]: r for r in duplicates.annotate_all(rows)}
-    assert [r["path"] for r in duplicates.annotate_all(rows)] == [r["path"] for r in rows]
+    facts = duplicates.facts_of_rows(rows)
+    assert len(facts) == len(rows)
+    annotated = {r["path"]: {**r, **fact} for r, fact in zip(rows, facts)}
     assert (annotated["d.py"]["n_copies"], annotated["d.py"]["is_canonical"]) == (1, True)
     assert annotated["e.py"]["n_copies"] is None
     assert (annotated["b.py"]["is_canonical"], annotated["a.py"]["is_canonical"]) == (True, False)
@@ -106,7 +107,8 @@ def built(tmp_path_factory) -> dict:
 
 def test_files_rows_carry_copies_records_and_one_canonical(built):
     """Written by the files/ sink, whose shards are keyed by content: the facts equal those over every row."""
-    assert duplicates.annotate_all(built["files"]) == built["files"]
+    files = built["files"]
+    assert [{**r, **fact} for r, fact in zip(files, duplicates.facts_of_rows(files))] == files
     copies = [r for r in built["files"] if r["swhid"] == built["shared"]]
     assert len(copies) == 4
     assert {(r["n_copies"], r["n_records_sharing"]) for r in copies} == {(4, 3)}

@@ -102,11 +102,11 @@ def test_tensorflow_parses_an_example_whose_copy_facts_come_from_the_rewrite():
 
 def test_replacing_a_feature_an_example_lacks_is_an_error():
     data = tensorflow_example({"record_id": 1, "path": b"a"}).SerializeToString(deterministic=True)
-    assert example_proto.parse_example(example_proto.replace_int64_features(data, {"record_id": 5}))["record_id"] == 5
+    assert example_proto.parse_example(example_proto.Int64Replacer({"record_id": 5})(data))["record_id"] == 5
     with pytest.raises(ValueError, match="n_copies"):
-        example_proto.replace_int64_features(data, {"n_copies": 2})
+        example_proto.Int64Replacer({"n_copies": 2})(data)
     with pytest.raises(ValueError):
-        example_proto.replace_int64_features(data[:-1], {"record_id": 5})
+        example_proto.Int64Replacer({"record_id": 5})(data[:-1])
 
 
 def test_tensorflow_parses_every_feature_of_the_spec():
@@ -144,4 +144,4 @@ def test_one_replacer_over_examples_of_several_layouts_gives_what_the_walk_gives
     values = {"n_copies": 300, "n_records_sharing": 2, "is_canonical": 0}
     replace = example_proto.Int64Replacer(values, frozenset({"image", "n_lines", "segment"}))
     assert len(examples) > 10
-    assert [replace(data) for data in examples] == [example_proto.replace_int64_features(data, values) for data in examples]
+    assert [replace(data) for data in examples] == [example_proto.Int64Replacer(values)(data) for data in examples]  # each walked

@@ -37,7 +37,7 @@ def _short(text: str | None) -> str:
 
 def _shown(path: str) -> str:
     """A path as one table cell: each control character (a newline, a tab...) as Python writes it, \\n or \\xHH."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in path) if not path.isprintable() else path
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in path)
 
 
 def record_lines(records: Iterable[dict]) -> list[str]:

@@ -6,7 +6,7 @@ SWHIDs are equal, whatever their paths. Only imaged files count: a copy is an im
 source that a model would see twice.
 
 The canonical copy of a content is its first occurrence by a stable rule: the lowest
-record id, then the lowest path (Unicode code point order). `annotate_all` gives every
+record id, then the lowest path (Unicode code point order). `facts_of_rows` gives every
 files/ row its copy facts (COPY_FACTS), from the files/ rows alone (small rows, never image
 bytes); the build writes them into files/ and into the file's Examples
 (beam_zml.sinks.copy_facts). A loader that knows the splits ranks copies by split first
@@ -70,13 +70,6 @@ def facts_of_rows(rows: Sequence[dict]) -> list[dict]:
         for i in indices:
             found[i] = facts[(rows[i]["record_id"], rows[i]["path"])]
     return found
-
-
-def annotate_all(rows: Iterable[dict]) -> list[dict]:
-    """Every files/ row of a dataset with n_copies, n_records_sharing and is_canonical (`facts_of_rows`), as new
-    dicts, in the order given."""
-    rows = list(rows)
-    return [{**row, **facts} for row, facts in zip(rows, facts_of_rows(rows))]
 
 
 def kept_copies(rows: Iterable[dict], rank: Callable[[int], int] | None = None) -> set[Copy]:

@@ -99,19 +99,14 @@ def example(entries: Iterable[bytes], size: int | None = None) -> list[bytes]:
     return [_LENGTH_DELIMITED_1, varint(total), *entries]
 
 
-def replace_int64_features(data: bytes | memoryview, values: dict[str, int]) -> bytes:
-    """The serialized Example `data` with each feature named in `values` set to Int64List([value]).
+class Int64Replacer:
+    """Serialized Examples with each feature named in `values` set to Int64List([value]), for a run of
+    Examples that share their layout: the Examples of one file.
 
     The other entries keep their bytes and their places, so an Example written in key order stays in key
-    order, and the result equals what writing it with these values would give. `data` must be an Example
+    order, and the result equals what writing it with these values would give. Each Example must be one
     whose only field is its Features, with every key of `values` among its entries (as this module writes
-    them). Raises ValueError otherwise.
-    """
-    return Int64Replacer(values)(data)
-
-
-class Int64Replacer:
-    """`replace_int64_features` for a run of Examples that share their layout: the Examples of one file.
+    them); calling the replacer raises ValueError otherwise.
 
     The first Example is walked entry by entry; from it the replacer learns the layout: runs of entries
     whose bytes every Example repeats (compared, then replaced as a whole) and the entries of
